@@ -1,0 +1,41 @@
+# Pixels to GPUs — the two commands: `make lab` (open the notebooks) and `make test` (run every test).
+# Both create the environment first. Nothing is registered outside this folder.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: lab test clean-notebooks run-notebooks benchmarks venv clean
+
+# `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+.venv venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+
+# Unit tests, then every notebook under nbval (see [tool.pytest.ini_options] in pyproject.toml).
+test: $(STAMP)
+	rm -f build/results.jsonl
+	HELPERS_RESULTS=$(CURDIR)/build/results.jsonl $(BIN)/python -m pytest
+
+# Execute notebooks in place, then clean them: `make run-notebooks NB=notebooks/02_*.ipynb`.
+NB ?= notebooks/*.ipynb
+run-notebooks: $(STAMP)
+	$(BIN)/python tools/nbtool.py run $(NB)
+
+# Strip per-machine metadata from committed notebooks (a test fails when one is not clean).
+clean-notebooks: $(STAMP)
+	$(BIN)/python tools/nbtool.py clean notebooks/*.ipynb
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,153 @@
+"""Where the code runs: the device, the random seed, and a report of the environment.
+
+Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
+Introduced in notebook 00 ("Start here"); every notebook's setup cell uses `set_seed` and `get_device`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport"]
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick the device once: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+
+    `prefer` (or the environment variable `HELPERS_DEVICE`) forces a choice, for example "cpu" to
+    compare speeds on a GPU machine. Asking for a device that is not there is an error that says so.
+    Introduced in notebook 01 ("Tensors and broadcasting", moving tensors to the device).
+    """
+    choice = prefer or os.environ.get("HELPERS_DEVICE")
+    if choice:
+        device = torch.device(choice)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"You asked for the device {choice!r}, but PyTorch sees no CUDA GPU here. "
+                "Unset HELPERS_DEVICE (or pass prefer=None) to let get_device() pick what is available."
+            )
+        if device.type == "mps" and not _mps_available():
+            raise RuntimeError(
+                f"You asked for the device {choice!r}, but Apple's MPS backend is not available here. "
+                "Unset HELPERS_DEVICE (or pass prefer=None) to let get_device() pick what is available."
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def set_seed(seed: int = 42, deterministic: bool = False) -> int:
+    """Seed every random number generator the course uses: Python's, NumPy's and PyTorch's (all devices).
+
+    With `deterministic=True` PyTorch is also asked for deterministic kernels (slower on a GPU).
+    Returns the seed, so a notebook can print what it used. Introduced in notebook 00.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"set_seed expects a non-negative whole number, got {seed!r}. Try set_seed(42).")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    return seed
+
+
+def detect_platform() -> str:
+    """Say where the notebook runs: "colab", "kaggle", "jupyterlab" (or another Jupyter front end), or "script"."""
+    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ:
+        return "colab"
+    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ or "KAGGLE_URL_BASE" in os.environ:
+        return "kaggle"
+    if "ipykernel" in sys.modules:
+        return "jupyterlab"
+    return "script"
+
+
+_GPU_HINTS = {
+    "colab": "Runtime → Change runtime type → Hardware accelerator: T4 GPU, then run the notebook again.",
+    "kaggle": "Settings (right panel) → Accelerator → GPU T4 x2 or P100; phone verification may be needed.",
+}
+
+
+@dataclass
+class EnvironmentReport:
+    """What `environment_report()` found; printing it gives one line per fact."""
+
+    platform: str
+    python: str
+    torch: str
+    fastai: str | None
+    device: str
+    device_name: str
+    cpu_count: int
+    advice: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"platform : {self.platform}",
+            f"python   : {self.python}",
+            f"torch    : {self.torch}",
+            f"fastai   : {self.fastai or 'not installed (only notebook 05 and the benchmarks need it)'}",
+            f"device   : {self.device} ({self.device_name})",
+            f"cpu cores: {self.cpu_count}",
+        ]
+        lines += [f"advice   : {a}" for a in self.advice]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):  # IPython shows the readable form
+        p.text(str(self))
+
+
+def environment_report() -> EnvironmentReport:
+    """Collect the facts a learner (or a bug report) needs: platform, versions, device.
+
+    On Colab or Kaggle without a GPU the report says how to switch one on. Introduced in notebook 00.
+    """
+    try:
+        import fastai
+
+        fastai_version = fastai.__version__
+    except Exception:  # fastai is optional outside notebook 05
+        fastai_version = None
+    where = detect_platform()
+    device = get_device()
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        name = "Apple GPU (Metal)"
+    else:
+        name = platform.processor() or platform.machine() or "CPU"
+    advice = []
+    if device.type == "cpu":
+        if where in _GPU_HINTS:
+            advice.append("No GPU in this session. To get one: " + _GPU_HINTS[where])
+        else:
+            advice.append("No GPU found: every notebook still runs on the CPU, notebook 10 trains fewer epochs.")
+    return EnvironmentReport(
+        platform=where,
+        python=platform.python_version(),
+        torch=torch.__version__,
+        fastai=fastai_version,
+        device=str(device),
+        device_name=name,
+        cpu_count=os.cpu_count() or 1,
+        advice=advice,
+    )

@@ -1,0 +1,52 @@
+"""Every notebook opens the same way and ends with a recap and questions (see CONTRIBUTING.md)."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    return nbformat.read(path, as_version=4).cells
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cells_in_fixed_order(path):
+    cells = _cells(path)
+    number = path.name[:2]
+    title, setup, imports = cells[0], cells[1], cells[2]
+    assert title.cell_type == "markdown" and title.source.startswith(f"# {number} "), "cell 1: '# NN · Title'"
+    assert "**Goal" in title.source and "**Prerequisites" in title.source, "cell 1 states the goal and prerequisites"
+    assert setup.cell_type == "code" and "KAGGLE_KERNEL_RUN_TYPE" in setup.source and "--no-deps" in setup.source, \
+        "cell 2 is the Colab/Kaggle install guard"
+    src = imports.source
+    assert imports.cell_type == "code", "cell 3 is imports, set_seed, device"
+    positions = [src.find("import "), src.find("set_seed("), src.find("get_device(")]
+    assert -1 not in positions and positions == sorted(positions), "cell 3: imports, then set_seed, then get_device"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_ends_with_recap_and_questions(path):
+    text = "\n".join(c.source for c in _cells(path) if c.cell_type == "markdown")
+    assert re.search(r"^## Recap", text, re.M), "a '## Recap' section"
+    if path.name[:2] != "00":
+        assert re.search(r"^## Questions", text, re.M), "a '## Questions' section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_has_self_checked_exercises(path):
+    code = "\n".join(c.source for c in _cells(path) if c.cell_type == "code")
+    assert "check(" in code, "exercises graded with helpers.exercises.check"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_never_imports_torchvision_or_fastai_vision_unguarded(path):
+    for cell in _cells(path):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if re.match(r"\s*(import torchvision|from torchvision|from fastai\.vision|import fastai\.vision)", line):
+                assert line.startswith((" ", "\t")), f"{path.name}: unguarded `{line.strip()}` (CI cannot load it)"
