@@ -9,7 +9,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "helpers"
 LAYERS = {
     "env": 1, "plots": 1, "exercises": 1, "checkpoint": 1,
     "data": 2, "results": 2,
-    "train": 3, "optim": 3, "diagnose": 3,
+    "train": 3, "optim": 3, "diagnose": 3, "metrics": 3,
     "widgets": 4, "distributed": 4,
 }
 
