@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections import namedtuple
 from pathlib import Path
 
@@ -173,7 +175,9 @@ def find_mnist_file(name: str, data_dir: Path | None = None, download: bool = Tr
                 return candidate
             except ChecksumError as e:
                 failures.append(f"{url}: {e}")
-            except (urllib.error.URLError, OSError, ValueError) as e:
+            except urllib.error.HTTPError as e:
+                failures.append(f"{url}: HTTP {e.code} {e.reason}")
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
                 reason = getattr(e, "reason", None) or e
                 failures.append(f"{url}: {type(e).__name__}: {reason}")
     raise MNISTNotFoundError(_not_found_message(name, looked, problems, failures, download, data_dir))
@@ -210,8 +214,14 @@ def parse_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise IDXFormatError(
+            f"{path.name} could not be decompressed ({type(e).__name__}: {e}). It is truncated or not a gzip file: "
+            "delete it and load again to download a fresh copy, or point MNIST_DIR at a folder with good files."
+        ) from e
     if len(raw) < 8:
         raise IDXFormatError(f"{path.name} is too short ({len(raw)} bytes) to be an IDX file.")
     magic, n = int.from_bytes(raw[0:4], "big"), int.from_bytes(raw[4:8], "big")
@@ -254,7 +264,10 @@ def load_mnist(split: str = "train", data_dir: str | Path | None = None, downloa
     them in place never changes what the next call returns. Introduced in notebook 00.
     """
     if split not in SPLIT_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+        raise ValueError(
+            f"split must be 'train' (60,000 images) or 'test' (10,000 images), got {split!r}. "
+            "(The 3-vs-7 validation set comes from the 'test' split: see three_vs_seven().)"
+        )
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     key = (str(data_dir), split)
     if key not in _memory_cache:

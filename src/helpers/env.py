@@ -6,6 +6,7 @@ Introduced in notebook 00 ("Start here"); every notebook's setup cell uses `set_
 
 from __future__ import annotations
 
+import numbers
 import os
 import platform
 import random
@@ -27,7 +28,13 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     choice = prefer or os.environ.get("HELPERS_DEVICE")
     if choice:
-        device = torch.device(choice)
+        try:
+            device = torch.device(choice)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(
+                f"{choice!r} is not a device PyTorch knows ({e}). Use 'cpu', 'cuda', 'cuda:0' or 'mps', "
+                "or leave prefer (and HELPERS_DEVICE) unset to let get_device() pick what is available."
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
                 f"You asked for the device {choice!r}, but PyTorch sees no CUDA GPU here. "
@@ -57,8 +64,11 @@ def set_seed(seed: int = 42, deterministic: bool = False) -> int:
     With `deterministic=True` PyTorch is also asked for deterministic kernels (slower on a GPU).
     Returns the seed, so a notebook can print what it used. Introduced in notebook 00.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"set_seed expects a non-negative whole number, got {seed!r}. Try set_seed(42).")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or not 0 <= seed < 2**63:
+        raise ValueError(
+            f"set_seed expects a whole number from 0 to 2**63 - 1, got {seed!r}. Try set_seed(42)."
+        )
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

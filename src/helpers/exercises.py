@@ -31,7 +31,8 @@ def _describe(x: Any) -> str:
 
 def explain_mismatch(answer: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
     """Return None when `answer` matches `expected`, else one sentence saying how it differs."""
-    if isinstance(expected, torch.Tensor) or isinstance(answer, torch.Tensor):
+    number_expected = isinstance(expected, (int, float)) and not isinstance(expected, bool)
+    if isinstance(expected, torch.Tensor) or (isinstance(answer, torch.Tensor) and not number_expected):
         if not isinstance(answer, torch.Tensor):
             return f"expected a tensor, got {_describe(answer)} (wrap it with torch.tensor(...) or keep it a tensor)."
         expected = torch.as_tensor(expected)
@@ -54,7 +55,7 @@ def explain_mismatch(answer: Any, expected: Any, rtol: float = 1e-4, atol: float
         return f"{int((~close).sum())} of {a.numel()} values are off (largest difference {worst:.3g})."
     if isinstance(expected, bool) or isinstance(answer, bool):
         return None if answer is expected or answer == expected else f"expected {expected}, got {answer!r}."
-    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+    if number_expected:  # a number is expected: a one-element tensor gets the `.item()` advice
         if not isinstance(answer, (int, float, np.number)) or isinstance(answer, bool):
             return f"expected a number, got {_describe(answer)}" + (
                 " (use .item() to turn a one-element tensor into a number)." if isinstance(answer, torch.Tensor) else "."

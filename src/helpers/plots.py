@@ -118,7 +118,10 @@ def plot_function(
         _, ax = plt.subplots(figsize=(4, 3))
     ax.plot(x.numpy(), y.detach().numpy(), **kwargs)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel if ylabel is not None else getattr(f, "__name__", "f") + "(x)")
+    if ylabel is None:
+        name = getattr(f, "__name__", "f")
+        ylabel = ("f" if name == "<lambda>" else name) + f"({xlabel})"
+    ax.set_ylabel(ylabel)
     if title is not None:
         ax.set_title(title)
     ax.grid(alpha=0.3)

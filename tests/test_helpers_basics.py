@@ -1,0 +1,476 @@
+"""The small helpers every notebook leans on: env, plots, results, exercises and the training basics.
+
+Plots are drawn with matplotlib's Agg backend (no window); torch is the oracle wherever a value is computed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import types
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import helpers  # noqa: E402
+from helpers import env, results  # noqa: E402
+from helpers.exercises import check, explain_mismatch  # noqa: E402
+from helpers.plots import plot_function, show_image, show_images  # noqa: E402
+from helpers.results import ResultMismatch, check_result  # noqa: E402
+from helpers.train import accuracy, batches, binary_accuracy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------- env
+
+
+def _draws():
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist(), torch.randint(0, 100, (4,)).tolist()
+
+
+def test_set_seed_makes_python_numpy_and_torch_repeatable():
+    assert env.set_seed(123) == 123
+    first = _draws()
+    env.set_seed(123)
+    assert _draws() == first
+    env.set_seed(124)
+    assert _draws() != first
+
+
+def test_set_seed_accepts_numpy_integers():
+    assert env.set_seed(np.int64(7)) == 7
+    first = _draws()
+    env.set_seed(7)
+    assert _draws() == first
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "42", None, True, 2**64])
+def test_set_seed_rejects_bad_seeds(seed):
+    with pytest.raises(ValueError, match=r"set_seed\(42\)"):
+        env.set_seed(seed)
+
+
+@pytest.fixture
+def no_device_env(monkeypatch):
+    monkeypatch.delenv("HELPERS_DEVICE", raising=False)
+
+
+def test_get_device_picks_the_cpu_here(no_device_env):
+    if torch.cuda.is_available() or env._mps_available():
+        pytest.skip("this machine has a GPU; the CPU-only behaviour is tested on CPU machines")
+    assert env.get_device() == torch.device("cpu")
+
+
+def test_get_device_honours_prefer_and_the_environment(no_device_env, monkeypatch):
+    assert env.get_device(prefer="cpu") == torch.device("cpu")
+    monkeypatch.setenv("HELPERS_DEVICE", "cpu")
+    assert env.get_device() == torch.device("cpu")
+    assert isinstance(env.get_device(), torch.device)
+
+
+def test_asking_for_cuda_without_a_gpu_is_a_helpful_error(no_device_env, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError) as info:
+        env.get_device(prefer="cuda")
+    msg = str(info.value)
+    assert "'cuda'" in msg and "no CUDA GPU" in msg and "HELPERS_DEVICE" in msg
+    monkeypatch.setenv("HELPERS_DEVICE", "cuda:0")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        env.get_device()
+
+
+def test_asking_for_mps_where_there_is_none_is_a_helpful_error(no_device_env, monkeypatch):
+    monkeypatch.setattr(env, "_mps_available", lambda: False)
+    with pytest.raises(RuntimeError, match="MPS backend is not available"):
+        env.get_device(prefer="mps")
+
+
+def test_an_unknown_device_name_is_a_helpful_error(no_device_env):
+    with pytest.raises(ValueError, match="'cpu', 'cuda'"):
+        env.get_device(prefer="gpu")
+
+
+PLATFORM_VARS = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG", "COLAB_GPU")
+
+
+@pytest.fixture
+def plain_platform(monkeypatch):
+    """A process that looks like a plain script: no Colab/Kaggle variables or modules, no ipykernel."""
+    for var in PLATFORM_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for mod in ("google.colab", "ipykernel"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    monkeypatch.delenv("HELPERS_DEVICE", raising=False)
+    return monkeypatch
+
+
+def test_detect_platform(plain_platform):
+    mp = plain_platform
+    assert env.detect_platform() == "script"
+    mp.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert env.detect_platform() == "jupyterlab"
+    mp.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert env.detect_platform() == "kaggle"
+    mp.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert env.detect_platform() == "colab"
+
+
+def _cpu_only(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(env, "_mps_available", lambda: False)
+
+
+def test_environment_report_fields(plain_platform):
+    _cpu_only(plain_platform)
+    report = env.environment_report()
+    assert report.platform == "script"
+    assert report.python == ".".join(map(str, sys.version_info[:3]))
+    assert report.torch == torch.__version__
+    assert report.device == "cpu" and report.device_name
+    assert report.cpu_count >= 1
+    text = str(report)
+    for label in ("platform", "python", "torch", "fastai", "device", "cpu cores", "advice"):
+        assert label in text
+    assert torch.__version__ in text
+    assert report.advice == ["No GPU found: every notebook still runs on the CPU, notebook 10 trains fewer epochs."]
+
+
+@pytest.mark.parametrize("where, setup, hint", [
+    ("kaggle", lambda mp: mp.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive"), "Accelerator"),
+    ("colab", lambda mp: mp.setitem(sys.modules, "google.colab", types.ModuleType("google.colab")), "Runtime"),
+])
+def test_environment_report_gives_gpu_advice_on_hosted_platforms(plain_platform, where, setup, hint):
+    _cpu_only(plain_platform)
+    setup(plain_platform)
+    report = env.environment_report()
+    assert report.platform == where
+    assert len(report.advice) == 1
+    assert report.advice[0].startswith("No GPU in this session. To get one:")
+    assert hint in report.advice[0] and "GPU" in report.advice[0]
+    assert f"advice   : {report.advice[0]}" in str(report)
+
+
+def test_package_exports():
+    for name in helpers.__all__:
+        assert callable(getattr(helpers, name)), name
+
+
+# -------------------------------------------------------------------------------------------- plots
+
+
+@pytest.mark.parametrize("shape", [(784,), (28, 28), (1, 28, 28)])
+def test_show_image_accepts_the_usual_shapes_and_draws_into_a_given_ax(shape):
+    img = torch.arange(784, dtype=torch.float32).reshape(shape) / 783
+    _, ax = plt.subplots()
+    out = show_image(img, ax=ax, title="a digit")
+    assert out is ax
+    [picture] = ax.get_images()
+    np.testing.assert_allclose(picture.get_array(), (torch.arange(784.0) / 783).reshape(28, 28).numpy())
+    assert ax.get_title() == "a digit" and list(ax.get_xticks()) == [] and list(ax.get_yticks()) == []
+
+
+def test_show_image_takes_uint8_numpy_and_makes_its_own_axes():
+    ax = show_image(np.full((28, 28), 255, dtype=np.uint8))
+    assert ax.get_images()[0].get_array().shape == (28, 28)
+
+
+@pytest.mark.parametrize("shape, words", [
+    ((783,), "not a square image"),
+    ((3, 28, 28), "show_images"),
+    ((2, 2, 2, 2), "(H, W)"),
+])
+def test_show_image_rejects_bad_shapes_helpfully(shape, words):
+    with pytest.raises(ValueError) as info:
+        show_image(torch.zeros(shape))
+    assert words in str(info.value)
+
+
+def test_show_images_grid():
+    imgs = torch.rand(5, 28, 28)
+    axs = show_images(imgs, nrows=2, titles=list("abcde"), suptitle="five digits")
+    assert axs.shape == (2, 3)
+    flat = axs.reshape(-1)
+    assert [ax.get_title() for ax in flat[:5]] == list("abcde")
+    for i in range(5):
+        np.testing.assert_allclose(flat[i].get_images()[0].get_array(), imgs[i].numpy())
+    assert not flat[5].axison and not flat[5].get_images()  # the spare cell stays empty
+    assert flat[0].figure._suptitle.get_text() == "five digits"
+
+
+def test_show_images_into_given_axes_and_bad_input():
+    _, axs = plt.subplots(1, 2)
+    assert show_images([torch.rand(784), torch.rand(28, 28)], axs=axs) is axs
+    with pytest.raises(ValueError, match="no images"):
+        show_images([])
+    with pytest.raises(ValueError, match="one title per image"):
+        show_images(torch.rand(3, 28, 28), titles=["a"])
+    with pytest.raises(ValueError, match="raise nrows or ncols"):
+        show_images(torch.rand(3, 28, 28), axs=axs)
+
+
+def test_plot_function_draws_f_and_labels_the_axes():
+    def square(x):
+        return x**2
+
+    ax = plot_function(square, -3, 3, title="a parabola", n=61)
+    [line] = ax.get_lines()
+    x = torch.linspace(-3, 3, 61)
+    np.testing.assert_allclose(line.get_xdata(), x.numpy())
+    np.testing.assert_allclose(line.get_ydata(), (x**2).numpy())
+    assert ax.get_title() == "a parabola" and ax.get_xlabel() == "x" and ax.get_ylabel() == "square(x)"
+
+    _, ax2 = plt.subplots()
+    assert plot_function(torch.sigmoid, ax=ax2, xlabel="z", ylabel="probability") is ax2
+    assert ax2.get_xlabel() == "z" and ax2.get_ylabel() == "probability"
+    assert plot_function(lambda x: 2 * x).get_ylabel() == "f(x)"
+
+
+def test_plot_function_rejects_bad_input():
+    with pytest.raises(ValueError, match="min < max"):
+        plot_function(torch.sin, 1, 1)
+    with pytest.raises(ValueError, match="same shape"):
+        plot_function(lambda x: x.sum())
+    with pytest.raises(ValueError, match="same shape"):
+        plot_function(lambda x: [1, 2])
+
+
+# ------------------------------------------------------------------------------------------ results
+
+TEST_REFERENCES = """
+["98/band_metric"]
+value = 0.9
+tolerance = 0.01
+anchor = "fastbook ch. 4"
+anchor_value = 0.91
+notebook = "98"
+description = "a band result"
+
+["98/at_least_speedup"]
+value = 5.0
+tolerance = 1.0
+kind = "at_least"
+notebook = "98"
+description = "an at-least result without an anchor"
+
+["97/other"]
+value = 1.0
+tolerance = 0.1
+notebook = "97"
+"""
+
+
+@pytest.fixture
+def refs(tmp_path, monkeypatch):
+    """A private reference file, so these tests do not depend on the course's own numbers."""
+    path = tmp_path / "reference_numbers.toml"
+    path.write_text(TEST_REFERENCES, encoding="utf-8")
+    monkeypatch.setattr(results, "REFERENCE_FILE", path)
+    monkeypatch.delenv("HELPERS_RESULTS", raising=False)
+    return path
+
+
+def test_check_result_prints_the_friendly_line(refs, capsys):
+    assert check_result("98/band_metric", torch.tensor(0.905)) is True
+    assert capsys.readouterr().out == (
+        "98/band_metric = 0.9050 — matches the reference 0.9 ± 0.01; fastbook ch. 4: 0.91\n"
+    )
+
+
+def test_check_result_raises_outside_the_tolerance(refs, capsys):
+    with pytest.raises(ResultMismatch, match="too low for the reference 0.9 ± 0.01"):
+        check_result("98/band_metric", 0.88)
+    assert "does NOT match" in capsys.readouterr().out
+    with pytest.raises(ResultMismatch, match="too high"):
+        check_result("98/band_metric", 0.92)
+    with pytest.raises(ResultMismatch):
+        check_result("98/band_metric", float("nan"))
+    assert check_result("98/band_metric", 0.5, raise_on_mismatch=False) is False
+
+
+def test_check_result_at_least(refs, capsys):
+    assert check_result("98/at_least_speedup", 40.0) is True
+    assert check_result("98/at_least_speedup", 4.0) is True  # value - tolerance is the floor
+    assert "at least 4; no outside anchor" in capsys.readouterr().out
+    with pytest.raises(ResultMismatch, match="too low for at least 4"):
+        check_result("98/at_least_speedup", 3.9)
+
+
+def test_check_result_unknown_name_lists_the_same_notebooks_names(refs):
+    with pytest.raises(KeyError) as info:
+        check_result("98/band_metrc", 0.9)
+    msg = str(info.value)
+    assert "98/band_metric" in msg and "98/at_least_speedup" in msg and "97/other" not in msg
+    assert "reference_numbers.toml" in msg
+
+
+def test_check_result_records_one_json_line_per_call(refs, tmp_path, monkeypatch):
+    log = tmp_path / "build" / "results.jsonl"
+    monkeypatch.setenv("HELPERS_RESULTS", str(log))
+    check_result("98/band_metric", 0.9, device="cpu")
+    check_result("98/band_metric", 0.5, device=torch.device("cpu"), raise_on_mismatch=False)
+    check_result("97/other", 1.0)  # device left out: get_device() fills it in
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert records[:2] == [
+        {"name": "98/band_metric", "value": 0.9, "device": "cpu", "ok": True},
+        {"name": "98/band_metric", "value": 0.5, "device": "cpu", "ok": False},
+    ]
+    assert records[2]["name"] == "97/other" and records[2]["device"] == str(env.get_device())
+    assert len(records) == 3
+
+
+def test_the_course_reference_file_is_consistent():
+    raw = results.tomllib.loads(results.REFERENCE_FILE.read_text(encoding="utf-8"))
+    refs = results.references(results.REFERENCE_FILE)  # also validates keys and kinds
+    assert refs and set(refs) == set(raw)
+    for name, ref in refs.items():
+        nb, _, what = name.partition("/")
+        assert len(nb) == 2 and nb.isdigit() and what, f"{name}: names are 'NN/what'"
+        assert ref.notebook == nb, f"{name}: notebook = {ref.notebook!r}, but the name says {nb!r}"
+        assert "anchor" in raw[name], f"{name}: give an anchor (the outside figure), e.g. 'fastbook ch. 4'"
+        assert (ref.anchor_value is None) or ref.anchor, f"{name}: anchor_value without an anchor"
+        assert ref.tolerance >= 0 and ref.description, f"{name}: needs a tolerance >= 0 and a description"
+        assert ref.accepts(ref.value), f"{name}: the reference value fails its own check"
+        assert ref.kind in ("band", "at_least")
+        assert getattr(ref, "device", None) in (None, "cpu", "cuda"), f"{name}: device must be 'cpu' or 'cuda'"
+
+
+# ---------------------------------------------------------------------------------------- exercises
+
+
+@pytest.mark.parametrize("answer, expected, mark, words", [
+    (torch.ones(3), torch.ones(3), "✅", "correct"),
+    (..., torch.ones(3), "⏳", "not answered yet"),
+    (None, 1.0, "⏳", "not answered yet"),
+    (torch.ones(2, 3), torch.ones(3, 2), "❌", "the shape is (2, 3), but it should be (3, 2)"),
+    (torch.ones(3, dtype=torch.long), torch.ones(3), "❌", "the dtype is torch.int64, but it should be torch.float32"),
+    (torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.long), "❌", "dtype"),
+    (torch.tensor([1.0, 2.0, 3.5]), torch.tensor([1.0, 2.0, 3.0]), "❌", "1 of 3 values are off (largest difference 0.5)"),
+    (torch.tensor([1, 2, 4]), torch.tensor([1, 2, 3]), "❌", "1 of 3 values differ"),
+    (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "❌", "NaN"),
+    (torch.tensor(0.5), 0.5, "❌", "expected a number, got a tensor of shape () and dtype torch.float32 (use .item()"),
+    ([1.0, 2.0], torch.tensor([1.0, 2.0]), "❌", "expected a tensor, got a list"),
+    (0.5, 0.5000001, "✅", "correct"),
+    (0.6, 0.5, "❌", "got 0.6, but the expected value is 0.5"),
+    ("0.5", 0.5, "❌", "expected a number, got str '0.5'"),
+    ((28, 28), (28, 28), "✅", "correct"),
+    (torch.Size([28, 28]), (28, 28), "✅", "correct"),
+    ((28, 27), (28, 28), "❌", "item 1: got 27"),
+    ((28,), (28, 28), "❌", "expected 2 items, got 1"),
+    (True, False, "❌", "expected False, got True"),
+    ("threes", "threes", "✅", "correct"),
+])
+def test_check_prints_the_verdict_and_the_reason(capsys, answer, expected, mark, words):
+    ok = check("1.1", answer, expected)
+    out = capsys.readouterr().out
+    assert ok is (mark == "✅")
+    assert out.startswith(f"{mark} Exercise 1.1:"), out
+    assert words in out, out
+
+
+def test_check_with_a_hint_a_test_function_and_a_failing_test():
+    assert check("t", 4, test=lambda a: None if a % 2 == 0 else "it should be even") is True
+    assert check("t", 3, test=lambda a: None if a % 2 == 0 else "it should be even", hint="try 4") is False
+    assert check("t", "x", test=lambda a: a + 1) is False  # a raising test gives feedback, not a traceback
+
+
+def test_check_hint_and_raising_test_messages(capsys):
+    check("2.3", 3, test=lambda a: None if a % 2 == 0 else "it should be even", hint="try 4")
+    assert capsys.readouterr().out == "❌ Exercise 2.3: not yet — it should be even\n   Hint: try 4\n"
+    check("2.4", "x", test=lambda a: a + 1)
+    assert "checking the answer raised TypeError" in capsys.readouterr().out
+
+
+def test_explain_mismatch_tolerances():
+    assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.00001])) is None
+    assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.01])) is not None
+    assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.01]), rtol=0.1) is None
+    assert explain_mismatch(torch.ones(2, dtype=torch.float64), torch.ones(2)) is None  # float widths may differ
+
+
+# -------------------------------------------------------------------------------------- train basics
+
+
+@pytest.mark.parametrize("n, bs", [(10, 3), (10, 5), (1, 4), (257, 64)])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_batches_cover_every_index_exactly_once(n, bs, shuffle):
+    parts = list(batches(n, bs, shuffle=shuffle))
+    assert torch.equal(torch.cat(parts).sort().values, torch.arange(n))
+    assert [len(p) for p in parts] == [min(bs, n - i) for i in range(0, n, bs)]
+    assert all(p.dtype == torch.int64 for p in parts)
+    if not shuffle:
+        assert torch.equal(torch.cat(parts), torch.arange(n))
+
+
+def test_batches_drop_last():
+    parts = list(batches(10, 3, drop_last=True))
+    assert [len(p) for p in parts] == [3, 3, 3]
+    assert len(torch.cat(parts).unique()) == 9
+    assert [len(p) for p in batches(9, 3, drop_last=True)] == [3, 3, 3]
+    # fewer examples than one batch: the one short batch is kept rather than an empty epoch
+    assert [len(p) for p in batches(2, 3, drop_last=True)] == [2]
+
+
+def test_batches_are_repeatable_with_a_seeded_generator_and_differ_across_seeds():
+    def order(seed):
+        return torch.cat(list(batches(100, 16, generator=torch.Generator().manual_seed(seed))))
+
+    assert torch.equal(order(0), order(0))
+    assert not torch.equal(order(0), order(1))
+    assert torch.equal(order(0), torch.randperm(100, generator=torch.Generator().manual_seed(0)))
+    torch.manual_seed(5)
+    a = torch.cat(list(batches(100, 16)))
+    torch.manual_seed(5)
+    assert torch.equal(a, torch.cat(list(batches(100, 16))))  # set_seed covers the default generator too
+
+
+def test_batches_device_argument():
+    assert all(p.device == torch.device("cpu") for p in batches(10, 4, device="cpu"))
+
+
+@pytest.mark.parametrize("n, bs", [(10, 0), (10, -2), (10, 2.5), (10, True), (0, 4), (-1, 4), (10.0, 4)])
+def test_batches_rejects_bad_sizes(n, bs):
+    with pytest.raises(ValueError, match="batch size|number of examples"):
+        list(batches(n, bs))
+
+
+def test_binary_accuracy_against_hand_computed_values():
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0])
+    # predictions (logit > 0): 1, 0, 1, 0, 0 -> right, right, wrong, wrong, right
+    assert binary_accuracy(logits, y) == pytest.approx(3 / 5)
+    assert binary_accuracy(logits[:, None], y) == pytest.approx(3 / 5)  # [N, 1] model output
+    assert binary_accuracy(logits, y.long()) == pytest.approx(3 / 5)
+    assert binary_accuracy(torch.tensor([5.0, -5.0]), torch.tensor([1.0, 0.0])) == 1.0
+    oracle = ((torch.sigmoid(logits) > 0.5).float() == y).float().mean().item()
+    assert binary_accuracy(logits, y) == pytest.approx(oracle)
+
+
+def test_accuracy_against_hand_computed_values():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [2.0, 1.0, 0.5], [0.0, 0.0, 3.0], [1.0, 0.2, 0.1]])
+    y = torch.tensor([1, 0, 1, 2])
+    # argmax: 1, 0, 2, 0 -> right, right, wrong, wrong
+    assert accuracy(logits, y) == pytest.approx(0.5)
+    assert accuracy(logits, logits.argmax(dim=1)) == 1.0
+
+
+def test_metrics_reject_bad_shapes():
+    with pytest.raises(ValueError, match="3 predictions for 4 targets"):
+        binary_accuracy(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match=r"logits \[N, classes\]"):
+        accuracy(torch.zeros(4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(4, 3\) and \(5,\)"):
+        accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError):
+        accuracy(torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long))
