@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test clean-notebooks run-notebooks benchmarks venv clean
+.PHONY: lab test clean-notebooks run-notebooks benchmarks readme venv clean
 
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
@@ -39,3 +39,7 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Regenerate the README's reference-number table from src/helpers/reference_numbers.toml.
+readme: $(STAMP)
+	$(BIN)/python tools/update_readme.py

@@ -6,7 +6,8 @@ one table per result, named `"NN/what"` after the notebook that produces it, wit
 - `value`: what we expect; `tolerance`: how far off is still a match;
 - `kind`: "band" (default: value ± tolerance) or "at_least" (anything ≥ value − tolerance passes);
 - `anchor` / `anchor_value`: the figure of another course it is compared with (fastbook's where one exists);
-- `notebook` and `description`: where it comes from and what it measures.
+- `notebook` and `description`: where it comes from and what it measures;
+- `device` (optional): "cuda" or "cpu" when the result is only produced on that kind of device.
 
 `check_result(name, value)` prints one friendly line and raises `ResultMismatch` with an explanation when the
 value is outside the tolerance. When the environment variable `HELPERS_RESULTS` names a file, every checked
@@ -48,6 +49,7 @@ class Reference:
     anchor_value: float | None = None
     notebook: str | None = None
     description: str = ""
+    device: str | None = None  # "cuda" or "cpu": the result is only produced on that kind of device
 
     @property
     def low(self) -> float:
@@ -77,7 +79,7 @@ def _load(path: str) -> dict[str, Reference]:
         raw = tomllib.load(f)
     refs = {}
     for name, entry in raw.items():
-        unknown = set(entry) - {"value", "tolerance", "kind", "anchor", "anchor_value", "notebook", "description"}
+        unknown = set(entry) - {"value", "tolerance", "kind", "anchor", "anchor_value", "notebook", "description", "device"}
         if unknown or "value" not in entry or "tolerance" not in entry:
             raise ValueError(f"{path}: entry {name!r} needs value and tolerance, and has unknown keys {sorted(unknown)}")
         if entry.get("kind", "band") not in ("band", "at_least"):

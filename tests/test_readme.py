@@ -1,0 +1,31 @@
+"""The README tells the truth: both commands, every notebook with its links, the reference table in step."""
+
+import re
+from pathlib import Path
+
+from helpers.results import reference_table
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_two_commands_and_ci_calls_the_test_command():
+    assert "make lab" in README and "make test" in README
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test\s*$", ci, re.M), ".ci/run must call the README's test command"
+
+
+def test_every_notebook_is_listed_with_colab_and_kaggle_links():
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        rel = f"notebooks/{nb.name}"
+        assert f"colab.research.google.com/github/pixels-to-gpus/pixels-to-gpus/blob/main/{rel}" in README, nb.name
+        assert f"kaggle.com/kernels/welcome?src=https://github.com/pixels-to-gpus/pixels-to-gpus/blob/main/{rel}" in README, nb.name
+    for link in re.findall(r"\]\((notebooks/[^)]+\.ipynb)\)", README):
+        assert (ROOT / link).is_file(), f"README links to a missing notebook: {link}"
+
+
+def test_reference_table_matches_the_reference_file():
+    block = re.search(r"<!-- reference-table:start -->\n(.*?)\n?<!-- reference-table:end -->", README, re.S)
+    assert block, "README lost its reference-table markers"
+    assert block.group(1).strip() == reference_table().strip(), \
+        "README's reference table is out of date: paste the output of `python -m helpers.results`"
