@@ -94,6 +94,8 @@ def references(path: str | Path | None = None) -> dict[str, Reference]:
 
 
 def _format(value: float) -> str:
+    if math.isfinite(value) and value.is_integer():
+        return f"{value:.0f}"
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.4g}"
 
 
