@@ -1,0 +1,110 @@
+"""How live do the sliders feel? Time retrain-and-redraw per slider change of `helpers.widgets.lr_explorer`.
+
+A slider change runs the explorer's callback synchronously (setting `.value` is what the browser's change
+does on the kernel side), so the time of `slider.value = x` is the full cost the learner waits for: training
+the model, drawing the figure, encoding the PNG and updating the widgets. Prints ONE JSON object:
+`median_ms` and `p95_ms` (wall clock) for the default settings (goal: ≤ 150 ms and ≤ 300 ms on a 2-core CPU),
+`cpu_median_ms` (this process's CPU time per change: the cost without competition), the same stats per other
+setting, and the load average (on a shared machine other processes stretch the wall-clock times).
+
+    MNIST_DIR=/path/to/mnist python benchmarks/slider_latency.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from helpers import widgets as W
+
+GOAL = {"median_ms": 150.0, "p95_ms": 300.0}
+DEFAULT_REPEATS = 40
+# (name, settings changed before timing, number of timed changes)
+SETTINGS = [
+    ("bs=64", {"bs": 64}, 10),
+    ("bs=1024 epochs=5", {"bs": 1024, "n_epochs": 5}, 10),
+    ("adam", {"optimizer": "adam"}, 10),
+    ("mlp", {"model": "mlp"}, 10),
+    ("mlp lr=10 (diverges)", {"model": "mlp"}, 5),
+    ("bs=1 epochs=1 (progress bar)", {"bs": 1, "n_epochs": 1}, 1),
+]
+
+
+def _stats(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * (len(ordered) - 1))))]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 1), "p95_ms": round(p95, 1),
+            "min_ms": round(ordered[0], 1), "max_ms": round(ordered[-1], 1)}
+
+
+def _time_changes(ex, lrs: list[float]) -> tuple[list[float], list[dict]]:
+    times, parts = [], []
+    for lr in lrs:
+        if abs(ex.controls["lr"].value - lr) < 1e-12:
+            lr *= 1.2589  # one slider step: a change must really happen
+        start, cpu = time.perf_counter(), time.process_time()
+        ex.controls["lr"].value = lr
+        times.append(1000 * (time.perf_counter() - start))
+        parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    return times, parts
+
+
+def main() -> dict:
+    load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    W._get_data(None)  # load MNIST once, outside the timings (the explorer does this when it is built)
+    build_start = time.perf_counter()
+    ex = W.lr_explorer()
+    build_ms = 1000 * (time.perf_counter() - build_start)
+    defaults = {k: w.value for k, w in ex.controls.items()}
+    # warm-up: first calls pay for lazy imports and allocator growth
+    _time_changes(ex, [0.5, 2.0])
+    lrs = [10 ** (-1 + 0.1 * (i % 15)) for i in range(DEFAULT_REPEATS)]  # 0.1 … 2.5 across the slider's steps
+    times, parts = _time_changes(ex, lrs)
+    result = {
+        "benchmark": "slider_latency",
+        "what": "ms per lr-slider change of lr_explorer(): retrain the 3-vs-7 model + redraw + PNG",
+        "defaults": {k: (float(v) if isinstance(v, float) else v) for k, v in defaults.items()},
+        **_stats(times),
+        "train_median_ms": round(statistics.median(p["train_ms"] for p in parts), 1),
+        "draw_median_ms": round(statistics.median(p["draw_ms"] for p in parts), 1),
+        # CPU time of this process per change: what the change costs without other programs competing
+        "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in parts), 1),
+        "cpu_p95_ms": _stats([p["cpu_ms"] for p in parts])["p95_ms"],
+        "build_ms": round(build_ms, 1),
+        "goal": GOAL,
+    }
+    result["ok"] = result["median_ms"] <= GOAL["median_ms"] and result["p95_ms"] <= GOAL["p95_ms"]
+    per_setting = {}
+    for name, changes, repeats in SETTINGS:
+        for key, value in defaults.items():
+            ex.controls[key].value = value
+        for key, value in changes.items():
+            ex.controls[key].value = value
+        lr_values = [10.0] * repeats if "diverges" in name else [10 ** (-1 + 0.2 * i) for i in range(repeats)]
+        if "diverges" in name:
+            ex.controls["lr"].value = 1.0
+            lr_values = [10.0 if i % 2 == 0 else 8.0 for i in range(repeats)]
+        ms, setting_parts = _time_changes(ex, lr_values)
+        per_setting[name] = {**_stats(ms), "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in setting_parts), 1),
+                             "status": ex.history.status,
+                             "steps": ex.history.steps, "seconds_reported": round(ex.history.seconds, 2)}
+    result["settings"] = per_setting
+    result["machine"] = {
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(), "torch": torch.__version__,
+    }
+    return result
+
+
+if __name__ == "__main__":
+    out = main()
+    print(json.dumps(out))
+    sys.exit(0)

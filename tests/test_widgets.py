@@ -1,0 +1,312 @@
+"""helpers.widgets: the pure experiment functions (checked against torch) and the widgets built on them."""
+
+import math
+
+import pytest
+import torch
+
+from helpers import three_vs_seven
+from helpers.train import batches
+from helpers import widgets as W
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A real but small 3-vs-7 set: every 8th training image, every 4th validation image."""
+    d = three_vs_seven()
+    return d.train_x[::8].clone(), d.train_y[::8].clone(), d.valid_x[::4].clone(), d.valid_y[::4].clone()
+
+
+def _same(a: W.History, b: W.History):
+    da, db = a.to_dict(), b.to_dict()
+    da.pop("seconds"), db.pop("seconds")
+    return da == db
+
+
+# ---------------------------------------------------------------- run_experiment
+
+
+def test_same_seed_same_history_and_other_seed_differs(small):
+    a = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
+    b = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
+    c = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=4, data=small)
+    assert _same(a, b)
+    assert not _same(a, c)
+    assert a.status == "ok" and a.diverged_at is None
+    assert a.steps_per_epoch == math.ceil(len(small[0]) / 64) and a.steps == 2 * a.steps_per_epoch
+    assert len(a.valid_loss) == len(a.valid_acc) == 2 and a.seconds > 0
+    assert a["valid_acc"] == a.valid_acc and a["final_valid_acc"] == a.valid_acc[-1]
+    with pytest.raises(KeyError, match="no field"):
+        a["accuracy"]
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_every_model_and_optimizer_learns(small, model, optimizer):
+    lr = 0.01 if optimizer == "adam" else 0.5
+    h = W.run_experiment(lr=lr, bs=64, n_epochs=2, optimizer=optimizer, model=model, data=small)
+    assert h.status == "ok"
+    assert h.final_valid_acc > 0.9, h.message
+    assert sum(h.train_loss[-5:]) / 5 < 0.5 * h.train_loss[0]
+
+
+def test_linear_hand_gradients_match_autograd(small):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(784, 1)
+    xb, yb = small[0][:50], small[1][:50]
+    value = W._linear_loss_and_grads(net, xb, yb)
+    gw, gb = net.weight.grad.clone(), net.bias.grad.clone()
+    net.zero_grad()
+    loss = ((torch.sigmoid(net(xb).squeeze(1)) - yb) ** 2).mean()
+    loss.backward()
+    assert value == pytest.approx(loss.item(), rel=1e-6)
+    torch.testing.assert_close(gw, net.weight.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(gb, net.bias.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_run_matches_a_plain_torch_loop(small):
+    """The oracle: the same training written the obvious way with autograd and torch.optim."""
+    h = W.run_experiment(lr=0.3, bs=100, n_epochs=2, optimizer="momentum", seed=7, data=small)
+    torch.manual_seed(7)
+    net = torch.nn.Linear(784, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
+    gen = torch.Generator().manual_seed(7)
+    losses = []
+    for _ in range(2):
+        for idx in batches(len(small[0]), 100, generator=gen):
+            loss = ((torch.sigmoid(net(small[0][idx]).squeeze(1)) - small[1][idx]) ** 2).mean()
+            losses.append(loss.item())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert h.train_loss == pytest.approx(losses, rel=1e-4, abs=1e-6)
+    with torch.no_grad():
+        acc = ((net(small[2]).squeeze(1) > 0).float() == small[3]).float().mean().item()
+    assert h.final_valid_acc == pytest.approx(acc, abs=1e-6)
+
+
+def test_larger_lr_moves_faster_until_it_diverges(small):
+    k = 30  # compare the loss after k steps
+    losses = {}
+    for lr in (0.01, 0.1, 1.0):
+        h = W.run_experiment(lr=lr, bs=32, n_epochs=1, model="mlp", data=small)
+        assert h.status == "ok"
+        losses[lr] = sum(h.train_loss[k - 5:k]) / 5
+    assert losses[1.0] < losses[0.1] < losses[0.01]
+    too_high = W.run_experiment(lr=10.0, bs=32, n_epochs=1, model="mlp", data=small)
+    assert too_high.status == "diverged"
+
+
+def test_huge_lr_reports_divergence_without_raising(small):
+    h = W.run_experiment(lr=10.0, bs=64, n_epochs=3, model="mlp", data=small)
+    assert h.status == "diverged" and h.reason == "rose"
+    assert isinstance(h.diverged_at, int) and 0 <= h.diverged_at < h.steps
+    assert h.train_loss[h.diverged_at] > W.BLOWUP_FACTOR * h.train_loss[0]
+    assert h.steps < 3 * h.steps_per_epoch, "training should stop early"
+    assert f"exploded at step {h.diverged_at}" in h.message and "too high" in h.message
+    h2 = W.run_experiment(lr=1e30, bs=64, n_epochs=1, optimizer="momentum", model="mlp", data=small)
+    assert h2.status in ("ok", "diverged")  # returns either way; never raises
+
+
+def test_nonfinite_loss_stops_at_the_right_step(small):
+    """A NaN pixel in one training image: the run must stop at the step whose batch holds that image."""
+    train_x = small[0].clone()
+    bad = 123
+    train_x[bad, 300] = float("nan")
+    data = (train_x, small[1], small[2], small[3])
+    h = W.run_experiment(lr=0.1, bs=50, n_epochs=2, seed=5, data=data)
+    gen = torch.Generator().manual_seed(5)
+    expected = next(i for i, idx in enumerate(batches(len(train_x), 50, generator=gen)) if bad in idx.tolist())
+    assert h.status == "diverged" and h.reason == "nonfinite" and h.diverged_at == expected
+    assert len(h.train_loss) == expected + 1 and math.isnan(h.train_loss[-1])
+    assert "exploded at step" in h.message and "inf/NaN" in h.message
+
+
+def test_run_leaves_the_global_random_stream_alone(small):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    W.run_experiment(lr=0.1, bs=256, n_epochs=1, data=small)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"lr": 0}, "lr must be a positive"),
+        ({"lr": -0.1}, "lr must be a positive"),
+        ({"lr": float("nan")}, "lr must be a positive"),
+        ({"lr": "0.1"}, "lr must be a positive"),
+        ({"lr": 1e39}, "float32"),
+        ({"bs": 0}, "bs \\(batch size\\) must be a whole number from 1 to"),
+        ({"bs": 10**6}, "from 1 to"),
+        ({"bs": 2.5}, "bs \\(batch size\\)"),
+        ({"n_epochs": 0}, "n_epochs"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of 'sgd', 'momentum', 'adam'"),
+        ({"model": "cnn"}, "model must be one of 'linear', 'mlp'"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(small, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        W.run_experiment(data=small, **kwargs)
+
+
+def test_bad_data_raises_clear_error(small):
+    with pytest.raises(ValueError, match=r"x \[N, 784\]"):
+        W.run_experiment(data=(small[0].reshape(-1, 28, 28), small[1], small[2], small[3]))
+    with pytest.raises(ValueError, match="train_x, train_y, valid_x, valid_y"):
+        W.run_experiment(data=small[:2])
+
+
+# ---------------------------------------------------------------- batch size and gradient noise
+
+
+def test_per_example_gradients_match_autograd(small):
+    net = W._make_model("mlp", 0)
+    x, y = small[0][:5], small[1][:5]
+    g = W._per_example_grads(net, x, y)
+    for i in range(5):
+        net.zero_grad()
+        W._mse_of_sigmoid(net(x[i:i + 1]), y[i:i + 1]).backward()
+        expected = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        torch.testing.assert_close(g[i], expected, rtol=1e-4, atol=1e-7)
+
+
+def test_gradient_noise_shrinks_like_one_over_sqrt_bs(small):
+    n = len(small[0])
+    noise = W.gradient_noise([1, 4, 16, 64, n], n_draws=64, data=small)
+    assert noise[n] == pytest.approx(0.0, abs=1e-5)  # the whole set is the full-batch gradient
+    # without replacement: E‖g_b − g‖² = σ²/bs · (N − bs)/(N − 1); check the ratio of 4 to 64 (expected ≈ 4)
+    ratio = noise[4] / noise[64] / math.sqrt((n - 4) / (n - 64))
+    assert 3.0 < ratio < 5.3
+    assert noise[1] > noise[4] > noise[16] > noise[64]
+
+
+def test_compare_batch_sizes_rows(small):
+    rows = W.compare_batch_sizes((16, 128), lr=0.5, data=small)
+    assert [r["bs"] for r in rows] == [16, 128]
+    n = len(small[0])
+    assert rows[0]["steps_per_epoch"] == math.ceil(n / 16) and rows[0]["updates"] == math.ceil(n / 16)
+    assert rows[0]["grad_noise"] > rows[1]["grad_noise"] > 0
+    assert all(r["status"] == "ok" and r["valid_acc"] > 0.9 for r in rows)
+    with pytest.raises(ValueError, match="at least one batch size"):
+        W.compare_batch_sizes((), data=small)
+
+
+# ---------------------------------------------------------------- the quadratic toy
+
+
+def test_quadratic_data_is_notebook_03s():
+    time, speed = W.quadratic_data()
+    torch.manual_seed(42)
+    expected = 0.4 * (torch.arange(0, 20).float() - 7) ** 2 + 5 + 3 * torch.randn(20)
+    assert torch.equal(time, torch.arange(0, 20).float()) and torch.equal(speed, expected)
+
+
+def test_quadratic_stability_edge_and_minimum_match_torch():
+    time, speed = W.quadratic_data()
+    r = W.quadratic_descent(0.1, 5, time, speed)
+    t = (time.double() - 10) / 10
+    best = torch.linalg.lstsq(torch.stack([t**2, t, torch.ones_like(t)], 1), speed.double()[:, None]).solution[:, 0]
+    assert r["best"] == pytest.approx(best.numpy(), rel=1e-9)
+
+    def loss(ac):
+        return ((ac[0] * t**2 + best[1] * t + ac[1] - speed.double()) ** 2).mean()
+
+    hess = torch.autograd.functional.hessian(loss, torch.zeros(2, dtype=torch.float64))
+    assert r["max_stable_lr"] == pytest.approx(2 / torch.linalg.eigvalsh(hess).max().item(), rel=1e-9)
+    # the first step is plain gradient descent: start - lr * gradient
+    start = torch.tensor([0.0, 40.0], dtype=torch.float64, requires_grad=True)
+    loss(start).backward()
+    assert r["path"][1] == pytest.approx((start - 0.1 * start.grad).detach().numpy(), rel=1e-9)
+    assert r["losses"][0] == pytest.approx(loss(start).item())
+
+
+def test_quadratic_verdicts():
+    edge = W.quadratic_descent(0.1)["max_stable_lr"]
+    assert W.quadratic_descent(edge * 0.01, 30)["verdict"] == "slow"
+    assert W.quadratic_descent(edge * 0.5, 30)["verdict"] == "converged"
+    assert W.quadratic_descent(edge * 0.97, 12)["verdict"] == "oscillating"
+    d = W.quadratic_descent(edge * 1.2, 30)
+    assert d["verdict"] == "diverged" and d["losses"][-1] > d["losses"][0]
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        W.quadratic_descent(0)
+    with pytest.raises(ValueError, match="both time and speed"):
+        W.quadratic_descent(0.1, time=torch.arange(5.0))
+
+
+# ---------------------------------------------------------------- the widgets, without a browser
+
+
+def _classes(widget):
+    return set(widget._dom_classes)
+
+
+def test_lr_explorer_reacts_to_its_sliders(small):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    ex = W.lr_explorer(bs=64, data=small)
+    assert isinstance(ex, ipywidgets.VBox) and "p2g-lr_explorer" in _classes(ex)
+    for key, cls in [("lr", "p2g-lr"), ("bs", "p2g-bs"), ("n_epochs", "p2g-n-epochs"),
+                     ("optimizer", "p2g-optimizer"), ("model", "p2g-model"), ("seed", "p2g-seed")]:
+        assert cls in _classes(ex.controls[key])
+    lr = ex.controls["lr"]
+    assert isinstance(lr, ipywidgets.FloatLogSlider) and (lr.min, lr.max) == (-4, 1)
+    assert lr.continuous_update is False and lr.style.description_width == "initial"
+    bs_values = [v for _, v in ex.controls["bs"].options]
+    assert bs_values[0] == 1 and bs_values[-1] == len(small[0]) and 64 in bs_values
+    assert "p2g-result" in _classes(ex.result) and "p2g-plot" in _classes(ex.plot)
+    text, png = ex.result.value, ex.plot.value
+    assert "valid accuracy" in text and png[:4] == b"\x89PNG"
+
+    lr.value = 0.1  # what the browser does: the callback runs, the text and the picture change
+    assert ex.result.value != text and ex.plot.value != png
+    assert ex.history.lr == pytest.approx(0.1) and ex.previous.lr == pytest.approx(1.0)
+    assert set(ex.timings) == {"train_ms", "draw_ms"}
+
+    ex.controls["model"].value = "mlp"
+    ex.controls["lr"].value = 10.0
+    assert ex.history.status == "diverged"
+    assert "the loss exploded at step" in ex.result.value and "too high" in ex.result.value
+
+    bundle = ex._repr_mimebundle_()
+    assert "image/png" in bundle and "lr_explorer" in bundle["text/plain"]
+
+
+def test_long_runs_show_progress(small, monkeypatch):
+    monkeypatch.setattr(W, "_PROGRESS_STEPS", 10)
+    ex = W.lr_explorer(bs=64, data=small)
+    seen = []
+    ex.progress.observe(lambda c: seen.append(c["new"]), names="value")
+    ex.controls["n_epochs"].value = 3
+    assert seen and seen[-1] == ex.progress.max == 3 * ex.history.steps_per_epoch
+    assert ex.progress.layout.visibility == "hidden"
+    assert "took" in ex.result.value
+
+
+def test_explorer_shows_errors_instead_of_raising(small):
+    ex = W.lr_explorer(bs=64, data=small)
+    ex._update_fn = lambda _ex: (_ for _ in ()).throw(RuntimeError("boom"))
+    ex.controls["lr"].value = 0.2
+    assert "Could not run these settings" in ex.result.value and "boom" in ex.result.value
+
+
+def test_batch_size_explorer_builds_and_reruns(small):
+    ex = W.batch_size_explorer(bs_values=(8, 64), data=small)
+    assert "p2g-table" in _classes(ex.table) and ex.table.value.count("<tr>") == 3
+    text = ex.result.value
+    ex.controls["lr"].value = 0.05  # waits for the button
+    assert ex.result.value == text
+    ex.button.click()
+    assert ex.result.value != text and "lr 0.05" in ex.result.value
+
+
+def test_quadratic_lr_explorer_says_what_happened():
+    time, speed = W.quadratic_data()
+    ex = W.quadratic_lr_explorer(time, speed)
+    assert "converged" in ex.result.value and "p2g-lr" in _classes(ex.controls["lr"])
+    png = ex.plot.value
+    ex.controls["lr"].value = 1.0
+    assert "diverged" in ex.result.value and ex.plot.value != png
+    ex.controls["lr"].value = 0.01
+    assert "too small" in ex.result.value
