@@ -7,9 +7,20 @@ notebook 06; the full GPU loop in notebook 10.
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
 from typing import Iterator
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from .env import get_device
 
 __all__ = ["batches", "binary_accuracy", "accuracy"]
 
@@ -55,3 +66,303 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
             f"accuracy expects logits [N, classes] and class indices [N], got {tuple(logits.shape)} and {tuple(y.shape)}."
         )
     return (logits.argmax(dim=1) == y).float().mean().item()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The full GPU training loop of notebook 10.
+# ---------------------------------------------------------------------------------------------------------
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's training pixels (in [0, 1])
+
+__all__ += [
+    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "amp_dtype_for", "sync",
+    "evaluate", "fit", "main",
+]
+
+
+class DeviceData:
+    """MNIST held on the device as uint8, turned into normalised float batches only when a batch is drawn.
+
+    `train_x`/`valid_x` are uint8 images `[N, 28, 28]` (a quarter of the memory of float32, so the whole
+    training set fits on any GPU), `train_y`/`valid_y` int64 class indices. `inputs(x)` converts a uint8 batch to
+    float `[B, 1, 28, 28]`: divide by 255, subtract the mean, divide by the standard deviation.
+    `DeviceData.mnist(device)` loads MNIST's training set (train) and test set (valid).
+    Introduced in notebook 10.
+    """
+
+    def __init__(self, train_x, train_y, valid_x, valid_y, device=None, mean: float = MNIST_MEAN, std: float = MNIST_STD):
+        for name, x in (("train_x", train_x), ("valid_x", valid_x)):
+            if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 3:
+                raise ValueError(
+                    f"DeviceData wants {name} as uint8 images [N, H, W] (as load_mnist returns them), got "
+                    + (f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__)
+                    + ". Keep the raw bytes: the conversion to float happens per batch."
+                )
+        for name, x, y in (("train", train_x, train_y), ("valid", valid_x, valid_y)):
+            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.shape != (len(x),):
+                raise ValueError(f"DeviceData wants {name}_y as int64 class indices [{len(x)}], got "
+                                 + (f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__) + ".")
+        self.device = torch.device(device) if device is not None else get_device()
+        self.train_x, self.train_y = train_x.to(self.device), train_y.to(self.device)
+        self.valid_x, self.valid_y = valid_x.to(self.device), valid_y.to(self.device)
+        self.mean, self.std = float(mean), float(std)
+
+    @classmethod
+    def mnist(cls, device=None, n_train: int | None = None, n_valid: int | None = None) -> "DeviceData":
+        """All of MNIST (or its first `n_train` training and `n_valid` test images) on `device`."""
+        from .data import load_mnist
+
+        train_x, train_y = load_mnist("train")
+        valid_x, valid_y = load_mnist("test")
+        return cls(train_x[:n_train], train_y[:n_train], valid_x[:n_valid], valid_y[:n_valid], device)
+
+    def inputs(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """uint8 images `[B, H, W]` on the device -> normalised float32 `[B, 1, H, W]`."""
+        x = x.unsqueeze(1).float().div_(255).sub_(self.mean).div_(self.std)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_x)
+
+    def __repr__(self) -> str:
+        return (f"DeviceData(train {tuple(self.train_x.shape)}, valid {tuple(self.valid_x.shape)}, "
+                f"uint8 on {self.device})")
+
+
+def simple_cnn() -> nn.Sequential:
+    """The notebook's small CNN: conv 5x5 (24) → max-pool → conv 3x3 (32) → max-pool → 256 → 10, ReLUs between.
+
+    Takes `[B, 1, 28, 28]`; 28 → 24 → 12 → 10 → 5, so the flattened features are 32·5·5 = 800.
+    Introduced in notebook 10.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 24, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(24, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(), nn.Linear(256, 10),
+    )
+
+
+def simple_mlp(hidden: int = 256) -> nn.Sequential:
+    """The notebook's baseline: flatten 28x28 → `hidden` → 10 with a ReLU. Introduced in notebook 10."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def amp_dtype_for(device) -> torch.dtype | None:
+    """The autocast dtype a device should train with: bfloat16 on GPUs that have it natively, float16 on older
+    CUDA GPUs (with a gradient scaler), None (plain float32) on the CPU, where bf16 autocast is often slower.
+    Introduced in notebook 10.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    try:
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # older torch
+        native = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if native else torch.float16
+
+
+def sync(device) -> None:
+    """Wait until the GPU has finished its queued work, so a timer reads the real time (no-op on the CPU).
+
+    Introduced in notebook 10.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def evaluate(model: nn.Module, data: DeviceData, bs: int = 1024, amp_dtype: torch.dtype | None = None,
+             channels_last: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on `data`'s validation set, without gradients.
+
+    Puts the model in eval mode and leaves it there; `fit` switches back to train mode. Introduced in notebook 10.
+    """
+    model.eval()
+    total_loss = torch.zeros((), device=data.device)
+    correct = torch.zeros((), device=data.device, dtype=torch.int64)
+    with torch.no_grad(), torch.autocast(data.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        for start in range(0, len(data.valid_x), bs):
+            xb = data.inputs(data.valid_x[start:start + bs], channels_last)
+            yb = data.valid_y[start:start + bs]
+            logits = model(xb).float()
+            total_loss += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(dim=1) == yb).sum()
+    n = len(data.valid_x)
+    return total_loss.item() / n, correct.item() / n
+
+
+def _progress(iterable, total, enabled):
+    if not enabled:
+        return None
+    try:
+        from fastprogress.fastprogress import master_bar
+    except ImportError:  # fastprogress is a dependency, but the loop must not need it
+        return None
+    return master_bar(iterable, total=total)
+
+
+def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 256, *, wd: float = 0.01,
+        seed: int | None = None, amp: bool | str = "auto", channels_last: bool | str = "auto",
+        compile: bool = False, checkpoint_path=None, resume: bool = True, progress: bool = True,
+        log_every: int = 25) -> dict:
+    """Train `model` on `data` for `n_epochs` with AdamW and a one-cycle schedule peaking at `lr`; return the history.
+
+    The loop of notebook 10: batches are shuffled index slices of the uint8 images already on the device
+    (`batches`), converted per batch (`data.inputs`); mixed precision with `torch.autocast` (`amp="auto"`: bf16 on
+    a GPU, float16 + gradient scaler on GPUs without bf16, off on the CPU); `channels_last="auto"` on GPUs only;
+    `compile=True` runs `torch.compile` (its time is reported separately as `compile_s`).
+
+    `seed` seeds the generator that orders the data (default: drawn from torch's global generator, so `set_seed`
+    makes a run repeatable). With `checkpoint_path`, the model, optimizer, schedule, scaler, epoch, history and
+    every random state are saved atomically after each epoch; with `resume=True` an existing checkpoint there is
+    loaded first, and training continues exactly where it stopped (same weights as a run never interrupted).
+
+    Returns a dict of lists: per epoch `epoch`, `train_loss`, `valid_loss`, `valid_acc`, `epoch_s` (train + validation
+    seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s`. Introduced in notebook 10.
+    """
+    if not isinstance(data, DeviceData):
+        raise TypeError(f"fit wants the data as a DeviceData (see DeviceData.mnist), got {type(data).__name__}.")
+    if not isinstance(n_epochs, int) or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a whole number ≥ 1, got {n_epochs!r}.")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number (the peak of the one-cycle schedule, e.g. 3e-3), got {lr!r}.")
+    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
+        raise ValueError(f"bs must be a positive whole number, e.g. 256, got {bs!r}.")
+    device = data.device
+    amp_dtype = amp_dtype_for(device) if amp == "auto" else (torch.bfloat16 if amp is True else None)
+    if amp is True and device.type == "cuda":
+        amp_dtype = amp_dtype_for(device)
+    if channels_last == "auto":
+        channels_last = device.type == "cuda"
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(data.n_train / bs)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, (), dtype=torch.int64)))
+    config = {"n_epochs": n_epochs, "lr": float(lr), "bs": bs, "wd": float(wd), "n_train": data.n_train,
+              "model": type(model).__name__, "n_params": sum(p.numel() for p in model.parameters())}
+    history = {"epoch": [], "train_loss": [], "valid_loss": [], "valid_acc": [], "epoch_s": [], "train_s": [],
+               "batch_loss": [], "lr": [], "compile_s": 0.0}
+    start_epoch = 0
+    if checkpoint_path is not None and resume and Path(checkpoint_path).is_file():
+        ckpt = load_checkpoint(checkpoint_path)
+        if ckpt.get("config") != config:
+            raise ValueError(
+                f"The checkpoint {checkpoint_path} belongs to another run: it was saved with {ckpt.get('config')}, "
+                f"this call asks for {config}. Use another checkpoint_path, or resume=False to start afresh."
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"], generator)
+        history = ckpt["history"]
+        start_epoch = ckpt["epoch"]
+    step_model = model
+    if compile:
+        step_model = torch.compile(model)
+    loss_fn = nn.CrossEntropyLoss()
+    autocast = dict(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+
+    def train_step(idx):
+        xb, yb = data.inputs(data.train_x[idx], channels_last), data.train_y[idx]
+        with torch.autocast(**autocast):
+            loss = loss_fn(step_model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        return loss.detach()
+
+    mb = _progress(range(start_epoch, n_epochs), n_epochs - start_epoch, progress and start_epoch < n_epochs)
+    for epoch in (mb if mb is not None else range(start_epoch, n_epochs)):
+        model.train()
+        sync(device)
+        t0 = time.perf_counter()
+        losses, lrs = [], []
+        order = batches(data.n_train, bs, generator=generator)
+        if mb is not None:
+            from fastprogress.fastprogress import progress_bar
+
+            order = progress_bar(list(order), parent=mb)
+        for i, idx in enumerate(order):
+            if compile and epoch == start_epoch and i == 0:  # the first call compiles: time it on its own
+                sync(device)
+                tc = time.perf_counter()
+                losses.append(train_step(idx))
+                sync(device)
+                history["compile_s"] += time.perf_counter() - tc
+                t0 += time.perf_counter() - tc
+            else:
+                losses.append(train_step(idx))
+            lrs.append(sched.get_last_lr()[0])
+            if mb is not None and i % log_every == 0:
+                mb.child.comment = f"loss {losses[-1].item():.3f}"  # .item() waits for the GPU: only now and then
+        sync(device)
+        train_s = time.perf_counter() - t0
+        valid_loss, valid_acc = evaluate(step_model, data, amp_dtype=amp_dtype, channels_last=channels_last)
+        sync(device)
+        batch_loss = torch.stack(losses).float().cpu().tolist()
+        history["epoch"].append(epoch + 1)
+        history["train_loss"].append(sum(batch_loss) / len(batch_loss))
+        history["valid_loss"].append(valid_loss)
+        history["valid_acc"].append(valid_acc)
+        history["epoch_s"].append(time.perf_counter() - t0)
+        history["train_s"].append(train_s)
+        history["batch_loss"] += batch_loss
+        history["lr"] += lrs
+        if mb is not None:
+            mb.write(f"epoch {epoch + 1}/{n_epochs}: train loss {history['train_loss'][-1]:.4f}, "
+                     f"valid loss {valid_loss:.4f}, accuracy {valid_acc:.4f}")
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                            scaler=scaler.state_dict(), epoch=epoch + 1, rng=get_rng_state(generator),
+                            history=history, config=config)
+    model.train()
+    return history
+
+
+def main(argv=None) -> int:
+    """`python -m helpers.train`: train a model on MNIST from the command line, with checkpoints and resume.
+
+    The resume test of notebook 10 runs this, kills it mid-run, and runs it again. Writes the final weights and
+    history to `--out` and prints one JSON line per epoch. Introduced in notebook 10.
+    """
+    p = argparse.ArgumentParser(prog="python -m helpers.train", description=main.__doc__)
+    p.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--bs", type=int, default=256)
+    p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--n-valid", type=int, default=None, help="use only the first N test images")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: get_device())")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file, written after each epoch")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start afresh")
+    p.add_argument("--out", default=None, help="file for the final weights and history")
+    args = p.parse_args(argv)
+    from .env import set_seed
+
+    set_seed(args.seed)
+    device = get_device(args.device)
+    data = DeviceData.mnist(device, n_train=args.n_train, n_valid=args.n_valid)
+    model = simple_cnn() if args.model == "cnn" else simple_mlp()
+    history = fit(model, data, args.epochs, args.lr, args.bs, seed=args.seed, checkpoint_path=args.checkpoint,
+                  resume=not args.no_resume, progress=False)
+    for i, e in enumerate(history["epoch"]):
+        print(json.dumps({"epoch": e, "train_loss": history["train_loss"][i], "valid_acc": history["valid_acc"][i]}))
+    if args.out:
+        save_checkpoint(args.out, model=model.state_dict(), history=history)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""How fast is notebook 10's loop? The same model, data, batch size and epochs, trained three ways in one process.
+
+1. ours: `helpers.train.fit`, uint8 images resident on the device, batches by shuffled index slicing;
+2. dataloader: the same loop fed by `DataLoader(TensorDataset(...), shuffle=True)` from float tensors in CPU
+   memory, each batch copied to the device (pinned memory and non_blocking copies on a GPU);
+3. fastai: `Learner.fit` (through `fit_one_cycle`, the same one-cycle schedule) on `DataLoaders` made from the
+   same `TensorDataset`s (fastai.basics only, no fastai.vision);
+4. optionally (`--time-to-99`), the training seconds our loop needs to reach 99.0 % test accuracy: after a
+   warm-up, evaluation excluded, with `torch.cuda.synchronize()` around the timers.
+
+Every loop uses AdamW with a one-cycle schedule peaking at `--lr`, and times whole epochs (training pass plus
+validation pass). It prints ONE JSON object: the device, the settings, per-epoch seconds and final test accuracy
+of each loop, and `speedup_vs_dataloader` / `speedup_vs_fastai` (the other loop's median epoch time / ours).
+The JSON is also written to `benchmarks/results/train_speed_<device type>.json` (or `--out`).
+
+    python benchmarks/train_speed.py                          # this machine's device, its default settings
+    python benchmarks/train_speed.py --device cuda --time-to-99   # a GPU: bs 512, bf16, channels_last
+    python benchmarks/train_speed.py --device cpu --model cnn --n-train 10000 --epochs 1
+    python benchmarks/train_speed.py --compile                # add torch.compile (compile time reported apart)
+
+Defaults: on a GPU the CNN, bs 512, 2 epochs, bf16 autocast, channels_last, time-to-99 on (8-epoch budget);
+on a CPU the MLP (with the CNN a CPU spends nearly all its time in the convolutions, so the data path barely
+shows; pass `--model cnn` to measure that too), bs 256, 2 epochs, float32, time-to-99 off (it takes many minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from helpers import get_device, set_seed  # noqa: E402
+from helpers.train import (DeviceData, amp_dtype_for, evaluate, fit, simple_cnn, simple_mlp,  # noqa: E402
+                           sync)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: helpers.get_device())")
+    p.add_argument("--model", choices=["cnn", "mlp"], default=None, help="default: cnn on a GPU, mlp on a CPU")
+    p.add_argument("--epochs", type=int, default=2, help="epochs per loop (default 2)")
+    p.add_argument("--bs", type=int, default=None, help="batch size (default: 512 on a GPU, 256 on a CPU)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="autocast (auto: bf16 on GPUs only)")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto", help="auto: on GPUs only")
+    p.add_argument("--compile", action="store_true", help="torch.compile our loop's model (compile time reported)")
+    p.add_argument("--time-to-99", dest="time_to_99", action="store_true", default=None,
+                   help="also measure our loop's training time to 99.0%% test accuracy (default: on a GPU only)")
+    p.add_argument("--no-time-to-99", dest="time_to_99", action="store_false")
+    p.add_argument("--epochs-99", type=int, default=8, help="epoch budget of the time-to-99 run (default 8)")
+    p.add_argument("--skip-fastai", action="store_true", help="leave out the fastai Learner")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/train_speed_<device>.json)")
+    return p.parse_args(argv)
+
+
+def make_model(name):
+    return simple_cnn() if name == "cnn" else simple_mlp()
+
+
+def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
+    """The classic loop: DataLoader(TensorDataset) over float tensors in CPU memory, batches copied to the device."""
+    device = data.device
+    float_train = data.inputs(data.train_x).cpu()
+    float_valid = data.inputs(data.valid_x).cpu()
+    pin = device.type == "cuda"
+    train_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(float_train, data.train_y.cpu()),
+                                           batch_size=bs, shuffle=True, pin_memory=pin)
+    valid_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(float_valid, data.valid_y.cpu()),
+                                           batch_size=1024, pin_memory=pin)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=len(train_dl))
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    loss_fn = nn.CrossEntropyLoss()
+    autocast = dict(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    epoch_s, acc = [], None
+    for _ in range(n_epochs):
+        sync(device)
+        t0 = time.perf_counter()
+        model.train()
+        for xb, yb in train_dl:
+            xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            yb = yb.to(device, non_blocking=True)
+            with torch.autocast(**autocast):
+                loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+        model.eval()
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        with torch.no_grad(), torch.autocast(**autocast):
+            for xb, yb in valid_dl:
+                xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+                correct += (model(xb).argmax(1) == yb.to(device, non_blocking=True)).sum()
+        acc = correct.item() / len(float_valid)
+        sync(device)
+        epoch_s.append(time.perf_counter() - t0)
+    return {"epoch_s": epoch_s, "test_accuracy": acc}
+
+
+def fastai_loop(model, data, n_epochs, lr, bs, amp_dtype):
+    """fastai's Learner on DataLoaders made from the same TensorDatasets (CPU float tensors)."""
+    from fastai.basics import Adam, Callback, DataLoaders, Learner, accuracy  # fastai.basics only
+    from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
+
+    device = data.device
+    train_ds = torch.utils.data.TensorDataset(data.inputs(data.train_x).cpu(), data.train_y.cpu())
+    valid_ds = torch.utils.data.TensorDataset(data.inputs(data.valid_x).cpu(), data.valid_y.cpu())
+    dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=bs, device=device, num_workers=0)
+
+    class EpochTimer(Callback):
+        order = 100
+
+        def before_epoch(self):
+            sync(device)
+            self.t0 = time.perf_counter()
+
+        def after_epoch(self):
+            sync(device)
+            self.learn.epoch_times.append(time.perf_counter() - self.t0)
+
+    learn = Learner(dls, model, loss_func=nn.CrossEntropyLoss(), opt_func=Adam, metrics=accuracy, cbs=EpochTimer())
+    learn.epoch_times = []
+    if amp_dtype == torch.float16:
+        learn.to_fp16()
+    elif amp_dtype == torch.bfloat16 and hasattr(learn, "to_bf16"):
+        learn.to_bf16()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(n_epochs, lr, wd=0.01)
+    acc = float(learn.recorder.values[-1][learn.recorder.metric_names.index("accuracy") - 1])
+    return {"epoch_s": learn.epoch_times, "test_accuracy": acc}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = get_device(args.device)
+    on_gpu = device.type == "cuda"
+    model_name = args.model or ("cnn" if on_gpu else "mlp")
+    bs = args.bs or (512 if on_gpu else 256)
+    amp_dtype = {"auto": amp_dtype_for(device), "on": amp_dtype_for(device) or torch.bfloat16, "off": None}[args.amp]
+    channels_last = {"auto": on_gpu, "on": True, "off": False}[args.channels_last]
+    time_to_99 = on_gpu if args.time_to_99 is None else args.time_to_99
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True
+
+    data = DeviceData.mnist(device, n_train=args.n_train)
+    fit_kwargs = dict(amp=amp_dtype is not None, channels_last=channels_last, progress=False)
+    if amp_dtype is not None and args.amp == "on" and not on_gpu:
+        fit_kwargs["amp"] = True
+
+    # Warm-up: the first steps pay for kernel selection, allocator growth and (with --compile) compilation.
+    set_seed(args.seed)
+    warm = DeviceData(data.train_x[:4 * bs].cpu(), data.train_y[:4 * bs].cpu(), data.valid_x[:1024].cpu(),
+                      data.valid_y[:1024].cpu(), device)
+    fit(make_model(model_name), warm, 1, args.lr, bs, **fit_kwargs)
+
+    results = {}
+    set_seed(args.seed)
+    history = fit(make_model(model_name), data, args.epochs, args.lr, bs, compile=args.compile, **fit_kwargs)
+    results["ours"] = {"epoch_s": history["epoch_s"], "test_accuracy": history["valid_acc"][-1]}
+    if args.compile:
+        results["ours"]["compile_s"] = history["compile_s"]
+
+    set_seed(args.seed)
+    results["dataloader"] = dataloader_loop(make_model(model_name), data, args.epochs, args.lr, bs, amp_dtype,
+                                            channels_last)
+    if not args.skip_fastai:
+        set_seed(args.seed)
+        results["fastai"] = fastai_loop(make_model(model_name), data, args.epochs, args.lr, bs, amp_dtype)
+
+    def per_epoch(name):
+        return statistics.median(results[name]["epoch_s"])
+
+    report = {
+        "benchmark": "train_speed",
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if on_gpu else (os.uname().machine + " CPU"),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "settings": {"model": model_name, "epochs": args.epochs, "bs": bs, "lr": args.lr, "n_train": data.n_train,
+                     "n_test": len(data.valid_x), "amp_dtype": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+                     "channels_last": channels_last, "compile": args.compile},
+        "loops": results,
+        "median_epoch_s": {name: per_epoch(name) for name in results},
+        "speedup_vs_dataloader": per_epoch("dataloader") / per_epoch("ours"),
+        "speedup_vs_fastai": per_epoch("fastai") / per_epoch("ours") if "fastai" in results else None,
+    }
+
+    if time_to_99:
+        set_seed(args.seed)
+        h = fit(make_model("cnn"), data, args.epochs_99, args.lr, bs, compile=args.compile, **fit_kwargs)
+        reached = next((i for i, a in enumerate(h["valid_acc"]) if a >= 0.99), None)
+        report["time_to_99"] = {
+            "model": "cnn", "epoch_budget": args.epochs_99, "valid_acc": h["valid_acc"],
+            "epochs": None if reached is None else reached + 1,
+            "train_s": None if reached is None else sum(h["train_s"][:reached + 1]),
+        }
+    else:
+        report["time_to_99"] = "skipped (pass --time-to-99; on a CPU it takes many minutes)"
+
+    text = json.dumps(report, indent=2)
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"train_speed_{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

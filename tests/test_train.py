@@ -1,0 +1,156 @@
+"""helpers.train, the finished loop of notebook 10: data on the device, models, evaluate, fit (seeded, resumable)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import helpers.train as train
+from helpers import set_seed
+from helpers.checkpoint import load_checkpoint
+from helpers.train import DeviceData, amp_dtype_for, evaluate, fit, simple_cnn, simple_mlp
+
+
+def _toy_data(n_train=1024, n_valid=256, seed=0):
+    """Ten 'classes' of 28x28 uint8 images that differ in which rows are bright: learnable in one epoch."""
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        y = torch.randint(0, 10, (n,), generator=g)
+        x = torch.randint(0, 60, (n, 28, 28), generator=g, dtype=torch.uint8)
+        for c in range(10):
+            rows = slice(2 * c + 4, 2 * c + 7)
+            x[y == c, rows, :] = 250
+        return x, y
+
+    return DeviceData(*make(n_train), *make(n_valid), device="cpu")
+
+
+def test_inputs_are_normalised_floats():
+    data = _toy_data(64, 32)
+    xb = data.inputs(data.train_x[:8])
+    expected = ((data.train_x[:8].float() / 255 - train.MNIST_MEAN) / train.MNIST_STD).unsqueeze(1)
+    assert xb.shape == (8, 1, 28, 28) and xb.dtype == torch.float32
+    torch.testing.assert_close(xb, expected)
+    assert data.inputs(data.train_x[:8], channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    assert data.train_x.dtype == torch.uint8  # the stored images stay bytes
+
+
+def test_device_data_rejects_float_images_and_bad_labels():
+    x, y = torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ValueError, match="uint8"):
+        DeviceData(x.float(), y, x, y, "cpu")
+    with pytest.raises(ValueError, match="int64"):
+        DeviceData(x, y.float(), x, y, "cpu")
+    with pytest.raises(ValueError, match="int64"):
+        DeviceData(x, y[:3], x, y, "cpu")
+
+
+def test_models_have_the_documented_shapes():
+    x = torch.randn(5, 1, 28, 28)
+    cnn, mlp = simple_cnn(), simple_mlp()
+    assert cnn(x).shape == (5, 10) and mlp(x).shape == (5, 10)
+    n_cnn = (25 * 24 + 24) + (9 * 24 * 32 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
+    assert sum(p.numel() for p in cnn.parameters()) == n_cnn
+    assert sum(p.numel() for p in mlp.parameters()) == 784 * 256 + 256 + 256 * 10 + 10
+
+
+def test_evaluate_matches_torch():
+    data = _toy_data(64, 300)
+    set_seed(0)
+    model = simple_mlp(32)
+    loss, acc = evaluate(model, data, bs=128)  # three batches, the last one short
+    with torch.no_grad():
+        logits = model(data.inputs(data.valid_x))
+    assert math.isclose(loss, F.cross_entropy(logits, data.valid_y).item(), rel_tol=1e-5)
+    assert acc == pytest.approx((logits.argmax(1) == data.valid_y).sum().item() / 300)
+
+
+def test_amp_is_off_on_the_cpu():
+    assert amp_dtype_for("cpu") is None
+
+
+def test_one_epoch_lowers_the_loss():
+    data = _toy_data()
+    set_seed(1)
+    model = simple_mlp(64)
+    before, _ = evaluate(model, data)
+    history = fit(model, data, 1, 3e-3, bs=64, progress=False)
+    assert history["valid_loss"][0] < before / 2
+    assert history["valid_acc"][0] > 0.9
+    assert len(history["batch_loss"]) == len(history["lr"]) == 16
+    assert max(history["lr"]) == pytest.approx(3e-3, rel=0.05)  # the one-cycle peak
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_fit_is_repeatable_with_a_seed():
+    data = _toy_data(512, 128)
+    runs = []
+    for _ in range(2):
+        set_seed(5)
+        model = simple_cnn()
+        history = fit(model, data, 2, 3e-3, bs=64, progress=False)
+        runs.append((_weights(model), history["batch_loss"]))
+    assert runs[0][1] == runs[1][1]
+    assert all(torch.equal(runs[0][0][k], runs[1][0][k]) for k in runs[0][0])
+    set_seed(5)
+    model = simple_cnn()
+    fit(model, data, 2, 3e-3, bs=64, seed=999, progress=False)  # another data order: other weights
+    assert not torch.equal(model.state_dict()["0.weight"], runs[0][0]["0.weight"])
+
+
+def test_resume_in_process_after_a_crash(tmp_path, monkeypatch):
+    data = _toy_data(512, 128)
+    set_seed(3)
+    reference = simple_mlp(64)
+    start = _weights(reference)
+    full = fit(reference, data, 3, 3e-3, bs=64, seed=11, progress=False)
+
+    calls = {"n": 0}
+    real_evaluate = train.evaluate
+
+    def crashes_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", crashes_in_epoch_two)
+    crashed = simple_mlp(64)
+    crashed.load_state_dict(start)
+    with pytest.raises(RuntimeError, match="power cut"):
+        fit(crashed, data, 3, 3e-3, bs=64, seed=11, checkpoint_path=tmp_path / "c.pt", progress=False)
+    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    assert load_checkpoint(tmp_path / "c.pt")["epoch"] == 1
+
+    resumed = simple_mlp(64)  # a fresh process would build a fresh model: the checkpoint fills it in
+    history = fit(resumed, data, 3, 3e-3, bs=64, seed=11, checkpoint_path=tmp_path / "c.pt", progress=False)
+    for k, v in reference.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    assert history["batch_loss"] == full["batch_loss"] and history["valid_acc"] == full["valid_acc"]
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
+    data = _toy_data(256, 64)
+    fit(simple_mlp(16), data, 1, 1e-3, bs=64, checkpoint_path=tmp_path / "c.pt", progress=False)
+    with pytest.raises(ValueError, match="another run"):
+        fit(simple_mlp(16), data, 1, 1e-3, bs=32, checkpoint_path=tmp_path / "c.pt", progress=False)
+    fit(simple_mlp(16), data, 1, 1e-3, bs=32, checkpoint_path=tmp_path / "c.pt", resume=False, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_epochs=0), "n_epochs"), (dict(lr=-1.0), "lr"), (dict(bs=0), "bs"),
+])
+def test_fit_rejects_bad_settings(kwargs, match):
+    args = dict(n_epochs=1, lr=1e-3, bs=64) | kwargs
+    with pytest.raises(ValueError, match=match):
+        fit(simple_mlp(8), _toy_data(64, 16), args["n_epochs"], args["lr"], args["bs"], progress=False)
+
+
+def test_fit_wants_device_data():
+    with pytest.raises(TypeError, match="DeviceData"):
+        fit(simple_mlp(8), (torch.zeros(4, 28, 28), torch.zeros(4)), 1, 1e-3)
