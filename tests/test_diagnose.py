@@ -1,0 +1,318 @@
+"""helpers.diagnose: every detector fires on its bug, stays quiet on the correct loop, and explains bad input."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.diagnose import (
+    DETECTORS,
+    Report,
+    check_eval_mode,
+    check_outputs,
+    check_overlap,
+    check_shuffling,
+    check_targets,
+    check_training_step,
+    outputs_sum_to_one,
+    standard_step,
+)
+
+
+def make_data(n=64, n_in=20, n_classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, n_in, generator=g)
+    y = x[:, :n_classes].argmax(dim=1)  # a learnable rule, as real labels are
+    return x, y
+
+
+def make_model(n_in=20, n_classes=4, extra=()):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(n_in, 32), nn.ReLU(), *extra, nn.Linear(32, n_classes))
+
+
+def setup(extra=(), lr=0.1, opt_cls=torch.optim.SGD):
+    model = make_model(extra=extra)
+    return model, nn.CrossEntropyLoss(), opt_cls(model.parameters(), lr=lr), make_data()
+
+
+def run(model, loss_fn, opt, batch, step_fn=None, **kw):
+    return check_training_step(model, loss_fn, opt, batch, step_fn=step_fn, verbose=False, **kw)
+
+
+# ------------------------------------------------------------------------------------ the correct loop
+
+
+@pytest.mark.parametrize("opt_cls,lr", [(torch.optim.SGD, 0.1), (torch.optim.Adam, 1e-2)])
+def test_correct_loop_is_quiet(opt_cls, lr):
+    model, loss_fn, opt, batch = setup(extra=(nn.Dropout(0.1),), lr=lr, opt_cls=opt_cls)
+    report = run(model, loss_fn, opt, batch)
+    assert report.ok, str(report)
+    assert report.fired == set()
+
+
+def test_zero_grad_after_step_is_also_correct():
+    def step(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    assert run(*setup(), step_fn=step).ok
+
+
+def test_check_leaves_model_optimizer_and_rng_untouched():
+    model, loss_fn, opt, batch = setup(extra=(nn.Dropout(0.5),), opt_cls=torch.optim.Adam, lr=1e-2)
+    standard_step(model, loss_fn, opt, batch)  # some optimizer state to protect
+    state, opt_state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+    grads = [p.grad.clone() for p in model.parameters()]
+    rng = torch.get_rng_state()
+    run(model, loss_fn, opt, batch)
+    assert all(torch.equal(a, b) for a, b in zip(state.values(), model.state_dict().values()))
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    after = opt.state_dict()["state"]
+    assert all(torch.equal(after[k]["exp_avg"], opt_state["state"][k]["exp_avg"]) for k in after)
+    assert torch.equal(rng, torch.get_rng_state())
+    assert model.training
+
+
+def test_report_prints_what_why_fix(capsys):
+    model, loss_fn, opt, batch = setup()
+
+    def no_zero(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        opt.step()
+        return loss
+
+    report = check_training_step(model, loss_fn, opt, batch, step_fn=no_zero)
+    out = capsys.readouterr().out
+    assert "accumulating_gradients" in out and "why:" in out and "fix:" in out and "zero_grad" in out
+    assert isinstance(report, Report) and "accumulating_gradients" in report
+
+
+# ------------------------------------------------------------------------------------ each bug fires
+
+
+def test_missing_zero_grad_fires():
+    def no_zero(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        opt.step()
+        return loss
+
+    assert "accumulating_gradients" in run(*setup(), step_fn=no_zero).fired
+
+
+def test_softmax_before_cross_entropy_fires():
+    model, loss_fn, opt, batch = setup(extra=())
+    model.append(nn.Softmax(dim=1))
+    report = run(model, loss_fn, opt, batch)
+    assert "softmax_before_loss" in report.fired
+    assert "accumulating_gradients" not in report.fired
+
+
+def test_float_class_indices_fire_and_the_crash_is_explained():
+    model, loss_fn, opt, (x, y) = setup()
+    report = run(model, loss_fn, opt, (x, y.float()))
+    assert "target_dtype" in report.fired
+    assert "loss_error" in report.fired
+    assert any(".long()" in f.fix for f in report)
+
+
+def test_targets_of_shape_n1_for_cross_entropy_fire():
+    model, loss_fn, opt, (x, y) = setup()
+    assert "target_shape" in run(model, loss_fn, opt, (x, y[:, None])).fired
+
+
+def test_class_index_out_of_range_fires():
+    out = torch.randn(8, 2)
+    assert "target_range" in check_targets(out, torch.tensor([3, 7] * 4), nn.CrossEntropyLoss()).fired
+    assert check_targets(out, torch.tensor([0, 1] * 4), nn.CrossEntropyLoss()).ok
+
+
+def test_broadcasting_shapes_fire_for_mse_and_handwritten_losses():
+    out, y = torch.rand(16, 1), (torch.rand(16) > 0.5).float()
+    assert (out - y).shape == (16, 16)  # the bug is real: torch broadcasts silently
+
+    def mnist_loss(preds, targets):
+        return torch.where(targets == 1, 1 - preds, preds).mean()
+
+    for loss_fn in (nn.MSELoss(), mnist_loss):
+        assert "target_shape" in check_targets(out, y, loss_fn).fired
+        assert check_targets(out.squeeze(1), y, loss_fn).ok
+
+
+def test_integer_targets_for_bce_fire():
+    out = torch.randn(16)
+    assert "target_dtype" in check_targets(out, torch.ones(16, dtype=torch.long), nn.BCEWithLogitsLoss()).fired
+    assert check_targets(out, torch.ones(16), nn.BCEWithLogitsLoss()).ok
+
+
+def test_soft_labels_for_cross_entropy_are_fine():
+    out = torch.randn(8, 3)
+    assert check_targets(out, torch.softmax(torch.randn(8, 3), 1), F.cross_entropy).ok
+
+
+def test_output_checks_against_torch():
+    logits = torch.randn(32, 10)
+    probs = torch.softmax(logits, 1)
+    assert outputs_sum_to_one(probs) and not outputs_sum_to_one(logits)
+    assert "softmax_before_loss" in check_outputs(probs, nn.CrossEntropyLoss()).fired
+    assert check_outputs(logits, nn.CrossEntropyLoss()).ok
+    assert check_outputs(torch.log_softmax(logits, 1), nn.NLLLoss()).ok
+    assert "softmax_before_loss" in check_outputs(probs, nn.NLLLoss()).fired
+    assert "softmax_before_loss" in check_outputs(torch.sigmoid(torch.randn(32)), nn.BCEWithLogitsLoss()).fired
+    assert check_outputs(torch.randn(32), nn.BCEWithLogitsLoss()).ok
+
+
+def test_learning_rate_far_too_high_fires():
+    model, loss_fn, opt, batch = setup(lr=1e4)
+    assert run(model, loss_fn, opt, batch).fired & {"nan_loss", "loss_not_falling"}
+
+
+def test_learning_rate_far_too_small_does_not_fall():
+    assert "loss_not_falling" in run(*setup(lr=1e-6)).fired
+
+
+def test_nan_inputs_fire():
+    model, loss_fn, opt, (x, y) = setup()
+    x = x.clone()
+    x[0, 0] = float("nan")
+    assert "nan_loss" in run(model, loss_fn, opt, (x, y)).fired
+
+
+def test_leaf_modified_in_place_is_caught_and_explained():
+    def bad(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        for p in model.parameters():
+            p -= 0.1 * p.grad  # outside torch.no_grad()
+        return loss
+
+    report = run(*setup(), step_fn=bad)
+    assert "step_error" in report.fired
+    assert any("no_grad" in f.fix for f in report)
+
+
+def test_missing_optimizer_step_fires():
+    def no_step(model, loss_fn, opt, batch):
+        opt.zero_grad()
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        return loss
+
+    assert {"params_unchanged", "loss_not_falling"} <= run(*setup(), step_fn=no_step).fired
+
+
+def test_unused_and_frozen_parameters_fire():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head, self.unused = nn.Linear(20, 32), nn.Linear(32, 4), nn.Linear(32, 4)
+
+        def forward(self, x):
+            return self.head(self.body(x).relu())
+
+    model = TwoHeads()
+    report = run(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), make_data())
+    assert "no_gradient" in report.fired and any("unused" in f.what for f in report)
+    model, loss_fn, opt, batch = setup()
+    model[0].weight.requires_grad_(False)
+    assert "no_gradient" in run(model, loss_fn, opt, batch).fired
+
+
+def test_optimizer_of_another_model_fires():
+    model, loss_fn, _, batch = setup()
+    opt = torch.optim.SGD(make_model().parameters(), lr=0.1)  # made for a different model
+    assert "optimizer_params" in run(model, loss_fn, opt, batch).fired
+
+
+def test_eval_mode_during_training_fires():
+    model, loss_fn, opt, batch = setup(extra=(nn.Dropout(0.2), nn.BatchNorm1d(32)))
+    model.eval()
+    assert "mode" in run(model, loss_fn, opt, batch).fired
+    assert not model.training  # restored as it was
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+
+def test_check_eval_mode():
+    model = make_model(extra=(nn.Dropout(0.5), nn.BatchNorm1d(32)))
+    assert "mode" in check_eval_mode(model, expect="eval").fired
+    assert check_eval_mode(model, expect="train").ok
+    model.eval()
+    assert check_eval_mode(model, expect="eval", x=torch.randn(8, 20)).ok
+    assert "mode" in check_eval_mode(model, expect="train").fired
+
+
+def test_check_eval_mode_sees_a_handmade_dropout_through_its_outputs():
+    class LeakyDropout(nn.Module):  # forgets to look at self.training
+        def forward(self, x):
+            return x * (torch.rand_like(x) > 0.5) * 2
+
+    model = make_model(extra=(LeakyDropout(),)).eval()
+    x = torch.randn(8, 20)
+    assert "mode" in check_eval_mode(model, x=x).fired
+    assert check_eval_mode(make_model().eval(), x=x).ok
+    assert check_eval_mode(make_model()).notes  # no dropout/BN: says mode changes nothing
+
+
+def test_check_shuffling_on_sorted_and_shuffled_orders():
+    labels = torch.cat([torch.zeros(500), torch.ones(500)]).long()
+    sorted_batches = [torch.arange(i, min(i + 50, 1000)) for i in range(0, 1000, 50)]
+    assert "unshuffled" in check_shuffling(sorted_batches, labels=labels).fired
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(1000, generator=g)
+    assert check_shuffling([order[i:i + 50] for i in range(0, 1000, 50)], labels=labels).ok
+    ds = torch.utils.data.TensorDataset(torch.randn(1000, 3), labels)
+    assert "unshuffled" in check_shuffling(torch.utils.data.DataLoader(ds, batch_size=50)).fired
+    assert check_shuffling(torch.utils.data.DataLoader(ds, batch_size=50, shuffle=True, generator=g)).ok
+
+
+def test_check_overlap():
+    a, b = torch.rand(100, 784), torch.rand(30, 784)
+    assert check_overlap(a, b).ok
+    report = check_overlap(a, torch.cat([b, a[:10]]))
+    assert "overlap" in report.fired and "10 of 40" in report.findings[0].what
+
+
+# -------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs_raise_clear_errors():
+    model, loss_fn, opt, (x, y) = setup()
+    with pytest.raises(TypeError, match="batch=\\(x, y\\)"):
+        check_training_step(model, loss_fn, opt, x)
+    with pytest.raises(ValueError, match="inputs but"):
+        check_training_step(model, loss_fn, opt, (x, y[:10]))
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        check_training_step(model, loss_fn, "sgd", (x, y))
+    with pytest.raises(TypeError, match="nn.Module"):
+        check_training_step(lambda t: t, loss_fn, opt, (x, y))
+    with pytest.raises(ValueError, match="n_steps"):
+        check_training_step(model, loss_fn, opt, (x, y), n_steps=1)
+    with pytest.raises(TypeError, match="step_fn"):
+        check_training_step(model, loss_fn, opt, (x, y), step_fn=3)
+    with pytest.raises(ValueError, match="expect"):
+        check_eval_mode(model, expect="test")
+    with pytest.raises(ValueError, match="labels="):
+        check_shuffling([torch.arange(4)])
+    with pytest.raises(TypeError, match="iterable"):
+        check_shuffling(5)
+    with pytest.raises(ValueError, match="same class"):
+        check_shuffling([torch.arange(4)], labels=torch.zeros(4))
+    with pytest.raises(ValueError, match="same form"):
+        check_overlap(torch.rand(4, 784), torch.rand(4, 28, 28))
+    with pytest.raises(ValueError, match="2-D"):
+        outputs_sum_to_one(torch.rand(5))
+    with pytest.raises(ValueError, match="unknown detector"):
+        Report("t").add("no_such_detector", "", "", "")
+
+
+def test_every_detector_name_is_documented():
+    assert all(isinstance(v, str) and v for v in DETECTORS.values())
