@@ -90,6 +90,8 @@ def lab(tmp_path):
         nbformat.write(_small_notebook(), work / name)
     settings = tmp_path / "settings"
     _write_json(settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings", {"autosave": False})
+    # Render every cell (no windowing): a long notebook's off-screen widgets otherwise read as empty text.
+    _write_json(settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"})
     _write_json(settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",
                 {"checkForUpdates": False, "fetchNews": "false"})
     env = dict(os.environ)
@@ -181,6 +183,7 @@ def test_lr_slider_retrains_in_a_real_browser(lab):
             page.locator(".p2g-lr_explorer .p2g-result", has_text="valid accuracy").first.wait_for(timeout=run_timeout)
             idle.first.wait_for(timeout=run_timeout)
             plot.wait_for()
+            result.scroll_into_view_if_needed()
             text0, src0 = result.inner_text(), plot.get_attribute("src")
             assert "valid accuracy" in text0 and src0
 
