@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 .venv venv: $(STAMP)
 
+# As root (containers, CI machines) JupyterLab refuses to start unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG)
 
 # Unit tests, then every notebook under nbval (see [tool.pytest.ini_options] in pyproject.toml).
 test: $(STAMP)
