@@ -667,6 +667,13 @@ def _explorer_class():
     return Explorer
 
 
+def _tag_controls(controls: dict) -> None:
+    """Give each control the CSS classes the browser test looks for: `p2g-<name>` and `p2g-control`."""
+    for key, w in controls.items():
+        w.add_class("p2g-" + key.replace("_", "-"))
+        w.add_class("p2g-control")
+
+
 def _progress_bar():
     ipywidgets = _widgets()
     bar = ipywidgets.IntProgress(value=0, min=0, max=100, description="training", style=_STYLE,
@@ -732,9 +739,7 @@ def lr_explorer(lr: float = 1.0, bs: int = 256, n_epochs: int = 2, optimizer: st
         "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
                                           layout=ipywidgets.Layout(width="150px")),
     }
-    for key, w in controls.items():
-        w.add_class("p2g-" + key.replace("_", "-"))
-        w.add_class("p2g-control")
+    _tag_controls(controls)
     result, plot, progress = _result_html(), _image(), _progress_bar()
     drawer = _LRPlot()
 
@@ -847,9 +852,7 @@ def batch_size_explorer(bs_values: Sequence[int] = (4, 16, 64, 256, 1024, 4096),
         "optimizer": ipywidgets.Dropdown(options=[(v, k) for k, v in OPTIMIZERS.items()], value=optimizer.lower(),
                                          description="optimizer", style=_STYLE),
     }
-    for key, w in controls.items():
-        w.add_class("p2g-" + key.replace("_", "-"))
-        w.add_class("p2g-control")
+    _tag_controls(controls)
     button = ipywidgets.Button(description="Run", button_style="primary")
     button.add_class("p2g-run")
     table = ipywidgets.HTML(value="")
@@ -969,9 +972,7 @@ def quadratic_lr_explorer(time=None, speed=None, lr: float = 0.5, n_steps: int =
         "n_steps": ipywidgets.IntSlider(value=n_steps, min=1, max=200, description="steps",
                                         continuous_update=False, style=_STYLE),
     }
-    for key, w in controls.items():
-        w.add_class("p2g-" + key.replace("_", "-"))
-        w.add_class("p2g-control")
+    _tag_controls(controls)
     result, plot, progress = _result_html(), _image(), _progress_bar()
     drawer = _QuadPlot()
 
