@@ -1,0 +1,247 @@
+"""Data-parallel training with `torch.distributed`: the script notebook 12 launches with `torchrun`.
+
+Layer 4 of the helpers package: may import every lower layer (`env`, `checkpoint`, `data`, `train`).
+Introduced in notebook 12 ("When one device is not enough").
+
+One script, three ways to run it:
+
+    python -m helpers.distributed --out-dir runs/single --bs 64                        # one process
+    torchrun --nproc-per-node 2 -m helpers.distributed --out-dir runs/ddp --bs 32      # two processes, one machine
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint host:29500 \\
+        -m helpers.distributed --out-dir runs/big --bs 32                              # two machines of 8 GPUs
+
+Under `torchrun` every process (a *rank*) builds the same model from the same seed, takes its own shard of
+each global batch (`epoch_shard`: rank r gets positions r, r + W, r + 2W, … of the epoch's shuffled order,
+the sharding of `torch.utils.data.DistributedSampler(shuffle=True, drop_last=True)`), and wraps the model in
+`DistributedDataParallel`, which averages the gradients of all ranks with an all-reduce during `backward()`.
+Every rank then takes the same optimizer step, so the weights stay identical without ever being sent.
+Only rank 0 writes: the checkpoint (`checkpoint.pt`, after every epoch) and the log (`log.json`, the loss of
+every step averaged over the ranks, i.e. the loss of the whole global batch). Backend: NCCL on GPUs, Gloo on
+the CPU. `launch` starts the script with `torchrun` from Python (notebook 12 and the tests use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from .checkpoint import save_checkpoint
+from .env import get_device, set_seed
+from .train import DeviceData, simple_mlp
+
+__all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "train", "main"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def epoch_shard(n: int, epoch: int, seed: int, rank: int, world_size: int) -> torch.Tensor:
+    """The example indices rank `rank` of `world_size` trains on in `epoch`.
+
+    All ranks draw the same permutation of `range(n)` (a generator seeded with `seed + epoch`, so no rank has to
+    tell the others the order), cut it to a multiple of `world_size`, and rank r keeps positions r, r + W,
+    r + 2W, … So consecutive blocks of `bs` of a rank's shard, taken together over the ranks, are exactly the
+    consecutive blocks of `W·bs` of the permutation: the global batches one process with batch size `W·bs`
+    would see. Same indices as `DistributedSampler(shuffle=True, seed=seed, drop_last=True)` after
+    `set_epoch(epoch)`. Introduced in notebook 12.
+    """
+    for name, value in (("n", n), ("world_size", world_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"epoch_shard needs {name} as a whole number ≥ 1, got {value!r}.")
+    if not isinstance(rank, int) or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be one of 0 … {world_size - 1} (world_size {world_size}), got {rank!r}.")
+    if n < world_size:
+        raise ValueError(f"{n} examples cannot be shared among {world_size} ranks: every rank needs at least one.")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+    return order[: n - n % world_size][rank::world_size]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it), for the rendezvous of a local run.
+
+    Introduced in notebook 12.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def torchrun_command(nproc_per_node: int, script_args: list[str], port: int | None = None,
+                     host: str = "127.0.0.1") -> list[str]:
+    """The command line that starts `nproc_per_node` copies of `python -m helpers.distributed` on this machine.
+
+    It is `torchrun` (run as `python -m torch.distributed.run`, so it is the torch of this Python) with a static
+    rendezvous at `host:port` (a free port by default). Introduced in notebook 12.
+    """
+    if not isinstance(nproc_per_node, int) or isinstance(nproc_per_node, bool) or nproc_per_node < 1:
+        raise ValueError(f"nproc_per_node must be a whole number ≥ 1, got {nproc_per_node!r}.")
+    if isinstance(script_args, str):
+        raise TypeError("script_args must be a list of strings, e.g. ['--out-dir', 'runs/ddp', '--bs', '32'].")
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc_per_node),
+            "--master-addr", host, "--master-port", str(port or free_port(host)),
+            "-m", "helpers.distributed", *map(str, script_args)]
+
+
+def launch(script_args: list[str], nproc_per_node: int | None = 2, timeout: float = 300, threads: int = 1) -> str:
+    """Run the training script and return its output; raise with the output's tail if it fails or hangs.
+
+    `nproc_per_node=None` runs one plain process (`python -m helpers.distributed`), no `torchrun`, no
+    process group. Each process gets `OMP_NUM_THREADS=threads`, so two ranks do not fight over the cores.
+    On timeout the whole process group (torchrun and its workers) is killed. Introduced in notebook 12.
+    """
+    cmd = ([sys.executable, "-m", "helpers.distributed", *map(str, script_args)] if nproc_per_node is None
+           else torchrun_command(nproc_per_node, script_args))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and every worker it started
+        out, _ = proc.communicate()
+        raise TimeoutError(f"{' '.join(cmd[1:])} did not finish in {timeout:g} s and was stopped. Its last output:\n"
+                           f"{out[-3000:]}\nA rank waiting forever usually means another rank died or never "
+                           "started: look for its error above.") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} failed (exit code {proc.returncode}). Its last output:\n{out[-3000:]}")
+    return out
+
+
+def read_log(out_dir) -> dict:
+    """The `log.json` rank 0 wrote into `out_dir`. Introduced in notebook 12."""
+    path = Path(out_dir) / "log.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No log at {path}: run the script with --out-dir {out_dir} first (see launch).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _setup(device_name: str | None, backend: str | None):
+    """Join the process group when started by torchrun; otherwise run as the only rank."""
+    if "WORLD_SIZE" not in os.environ:  # a plain `python -m helpers.distributed`
+        return 0, 1, get_device(device_name), False
+    device = get_device(device_name)
+    if device.type == "cuda":  # one GPU per process: rank 3 on a machine uses cuda:3
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    backend = backend or ("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend)  # reads MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE set by torchrun
+    return dist.get_rank(), dist.get_world_size(), device, True
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: int = 12000, n_valid: int = 2000,
+          hidden: int = 128, seed: int = 42, dtype: str = "float32", device: str | None = None,
+          backend: str | None = None) -> dict | None:
+    """Train an MLP on MNIST as one rank of a data-parallel run (or alone); rank 0 writes and returns the log.
+
+    `bs` is the batch size *per process*: the global batch is `bs × world_size`. Other ranks return None.
+    Introduced in notebook 12.
+    """
+    if not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"bs (the batch size per process) must be a whole number ≥ 1, got {bs!r}.")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    rank, world_size, dev, distributed = _setup(device, backend)
+    try:
+        out_dir = Path(out_dir)
+        if rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        set_seed(seed)  # every rank builds the same initial weights (DDP also copies rank 0's at the start)
+        data = DeviceData.mnist(dev, n_train=n_train, n_valid=n_valid)
+        if data.n_train < world_size * bs:
+            raise ValueError(f"{data.n_train} training images are fewer than one global batch of "
+                             f"{world_size} × {bs}: lower bs or raise n_train.")
+        model = simple_mlp(hidden).to(device=dev, dtype=DTYPES[dtype])
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
+            if distributed else model
+        steps_per_epoch = (data.n_train // world_size) // bs
+        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
+        loss_fn = nn.CrossEntropyLoss()
+        config = {"bs_per_process": bs, "world_size": world_size, "global_bs": bs * world_size, "n_epochs": n_epochs,
+                  "lr": lr, "n_train": data.n_train, "hidden": hidden, "seed": seed, "dtype": dtype,
+                  "device": dev.type, "backend": dist.get_backend() if distributed else None}
+        losses = []
+        t0 = time.perf_counter()
+        for epoch in range(n_epochs):
+            shard = epoch_shard(data.n_train, epoch, seed, rank, world_size).to(dev)
+            net.train()
+            for k in range(steps_per_epoch):
+                idx = shard[k * bs:(k + 1) * bs]
+                xb = data.inputs(data.train_x[idx]).to(DTYPES[dtype])
+                loss = loss_fn(net(xb), data.train_y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()  # under DDP: the gradients are all-reduced (averaged) here, bucket by bucket
+                opt.step()
+                sched.step()
+                batch_loss = loss.detach().clone()
+                if distributed:  # the loss of the whole global batch, for the log (one tiny extra all-reduce)
+                    dist.all_reduce(batch_loss, op=dist.ReduceOp.SUM)
+                    batch_loss /= world_size
+                losses.append(batch_loss)
+            if rank == 0:  # only one process writes, or the files would be written W times at once
+                save_checkpoint(out_dir / "checkpoint.pt", model=model.state_dict(), opt=opt.state_dict(),
+                                sched=sched.state_dict(), epoch=epoch + 1, config=config)
+        train_s = time.perf_counter() - t0
+        log = None
+        if rank == 0:
+            model.eval()
+            with torch.no_grad():
+                logits = model(data.inputs(data.valid_x).to(DTYPES[dtype]))
+            valid_acc = (logits.argmax(1) == data.valid_y).double().mean().item()
+            log = {"config": config, "loss": torch.stack(losses).double().cpu().tolist(),
+                   "valid_acc": valid_acc, "train_s": train_s}
+            _write_json(out_dir / "log.json", log)
+            print(json.dumps({"world_size": world_size, "global_bs": bs * world_size, "steps": len(losses),
+                              "final_loss": round(log["loss"][-1], 4), "valid_acc": round(valid_acc, 4)}))
+        if distributed:
+            dist.barrier()  # nobody leaves before rank 0 has written
+        return log
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+def main(argv=None) -> int:
+    """`python -m helpers.distributed` (one process) or `torchrun … -m helpers.distributed` (several).
+
+    Introduced in notebook 12.
+    """
+    p = argparse.ArgumentParser(prog="python -m helpers.distributed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out-dir", required=True, help="folder for checkpoint.pt and log.json (rank 0 writes them)")
+    p.add_argument("--bs", type=int, default=32, help="batch size per process (global batch = bs × processes)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--n-train", type=int, default=12000, help="use the first N training images")
+    p.add_argument("--n-valid", type=int, default=2000, help="use the first N test images")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: get_device(); each rank takes cuda:LOCAL_RANK)")
+    p.add_argument("--backend", default=None, help="gloo or nccl (default: nccl on GPUs, gloo on the CPU)")
+    a = p.parse_args(argv)
+    train(a.out_dir, bs=a.bs, n_epochs=a.epochs, lr=a.lr, n_train=a.n_train, n_valid=a.n_valid, hidden=a.hidden,
+          seed=a.seed, dtype=a.dtype, device=a.device, backend=a.backend)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""helpers.distributed: the DDP script of notebook 12, run for real with torchrun (2 processes, Gloo, CPU)."""
+
+import pytest
+import torch
+from torch.utils.data import DistributedSampler
+
+from helpers.distributed import epoch_shard, free_port, launch, read_log, torchrun_command
+
+
+@pytest.mark.parametrize("n, world_size", [(12, 2), (10, 3), (10, 4), (7, 7), (100, 8)])
+@pytest.mark.parametrize("epoch", [0, 3])
+def test_epoch_shard_matches_torchs_distributed_sampler(n, world_size, epoch):
+    shards = [epoch_shard(n, epoch, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
+    for rank, shard in enumerate(shards):
+        sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=5, drop_last=True)
+        sampler.set_epoch(epoch)
+        assert shard.tolist() == list(sampler)
+    assert len({len(s) for s in shards}) == 1, "every rank gets the same number of examples"
+    together = torch.cat(shards)
+    assert len(together.unique()) == len(together) == n - n % world_size, "no example twice, at most W - 1 left out"
+
+
+def test_rank_batches_together_are_the_single_process_batches():
+    n, world_size, bs = 50, 2, 4
+    order = epoch_shard(n, 1, seed=0, rank=0, world_size=1)
+    shards = [epoch_shard(n, 1, seed=0, rank=r, world_size=world_size) for r in range(world_size)]
+    for k in range(n // (world_size * bs)):
+        union = torch.cat([s[k * bs:(k + 1) * bs] for s in shards])
+        assert sorted(union.tolist()) == sorted(order[k * world_size * bs:(k + 1) * world_size * bs].tolist())
+
+
+def test_epochs_get_different_orders():
+    assert not torch.equal(epoch_shard(100, 0, 0, 0, 2), epoch_shard(100, 1, 0, 0, 2))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(n=10, epoch=0, seed=0, rank=2, world_size=2), "rank must be one of 0 … 1"),
+    (dict(n=10, epoch=0, seed=0, rank=0, world_size=0), "world_size"),
+    (dict(n=1, epoch=0, seed=0, rank=0, world_size=2), "cannot be shared among 2 ranks"),
+])
+def test_epoch_shard_rejects_bad_input(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        epoch_shard(**kwargs)
+
+
+def test_torchrun_command_uses_localhost_and_the_module_flag():
+    cmd = torchrun_command(2, ["--bs", 8], port=free_port())
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[cmd.index("--nproc-per-node") + 1] == "2" and cmd[cmd.index("--master-addr") + 1] == "127.0.0.1"
+    assert cmd[-4:] == ["-m", "helpers.distributed", "--bs", "8"]
+    with pytest.raises(ValueError, match="nproc_per_node"):
+        torchrun_command(0, [])
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
+    args = ["--device", "cpu", "--n-train", "3000", "--n-valid", "500", "--epochs", "1", "--dtype", "float64"]
+    out2 = launch([*args, "--bs", "16", "--out-dir", str(tmp_path / "two")], nproc_per_node=2, timeout=120)
+    launch([*args, "--bs", "32", "--out-dir", str(tmp_path / "one")], nproc_per_node=None, timeout=120)
+    assert out2.count('"world_size": 2') == 1, f"only rank 0 prints its summary:\n{out2}"
+    two, one = read_log(tmp_path / "two"), read_log(tmp_path / "one")
+    assert two["config"]["world_size"] == 2 and one["config"]["world_size"] == 1
+    assert two["config"]["global_bs"] == one["config"]["global_bs"] == 32
+    assert two["config"]["backend"] == "gloo"
+    assert len(two["loss"]) == len(one["loss"]) == 3000 // 32
+    diff = (torch.tensor(two["loss"], dtype=torch.float64) - torch.tensor(one["loss"], dtype=torch.float64)).abs()
+    assert diff.max() < 1e-12, f"float64 losses differ by up to {diff.max():.2e}"
+    assert one["loss"][-1] < one["loss"][0] - 0.5, "the run learned something"
+    assert abs(two["valid_acc"] - one["valid_acc"]) < 1e-9
+    # only rank 0 wrote: one checkpoint and one log per run, no temporary files left
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "log.json"]
+    ckpt = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and not any(k.startswith("module.") for k in ckpt["model"])
+    one_ckpt = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    for k, v in ckpt["model"].items():
+        torch.testing.assert_close(v, one_ckpt["model"][k], rtol=0, atol=1e-12)
+
+
+def test_a_failing_rank_is_reported_not_hung(tmp_path):
+    with pytest.raises(RuntimeError, match="failed"):
+        launch(["--device", "cpu", "--n-train", "10", "--bs", "16", "--out-dir", str(tmp_path)], nproc_per_node=2,
+               timeout=60)
