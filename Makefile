@@ -11,7 +11,6 @@ PORT   ?= 8888
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
