@@ -86,10 +86,11 @@ def main() -> dict:
             ex.controls[key].value = value
         for key, value in changes.items():
             ex.controls[key].value = value
-        lr_values = [10.0] * repeats if "diverges" in name else [10 ** (-1 + 0.2 * i) for i in range(repeats)]
         if "diverges" in name:
             ex.controls["lr"].value = 1.0
-            lr_values = [10.0 if i % 2 == 0 else 8.0 for i in range(repeats)]
+            lr_values = [10.0 if i % 2 == 0 else 8.0 for i in range(repeats)]  # each change really changes lr
+        else:
+            lr_values = [10 ** (-1 + 0.2 * i) for i in range(repeats)]
         ms, setting_parts = _time_changes(ex, lr_values)
         per_setting[name] = {**_stats(ms), "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in setting_parts), 1),
                              "status": ex.history.status,

@@ -248,6 +248,10 @@ def test_check_eval_mode():
     model.eval()
     assert check_eval_mode(model, expect="eval", x=torch.randn(8, 20)).ok
     assert "mode" in check_eval_mode(model, expect="train").fired
+    model.train()
+    model.training = False  # switched off by hand on the model alone: named in the finding, not left blank
+    finding = check_eval_mode(model, expect="train").findings[0]
+    assert finding.detector == "mode" and "(Sequential is not training)" in finding.what
 
 
 def test_check_eval_mode_sees_a_handmade_dropout_through_its_outputs():

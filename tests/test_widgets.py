@@ -192,6 +192,8 @@ def test_compare_batch_sizes_rows(small):
     assert all(r["status"] == "ok" and r["valid_acc"] > 0.9 for r in rows)
     with pytest.raises(ValueError, match="at least one batch size"):
         W.compare_batch_sizes((), data=small)
+    with pytest.raises(ValueError, match="bs \\(batch size\\)"):  # not silently rounded down to 2
+        W.compare_batch_sizes((2.5,), data=small)
 
 
 # ---------------------------------------------------------------- the quadratic toy

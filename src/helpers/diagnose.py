@@ -369,6 +369,19 @@ def _mode_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name or type(model).__name__, m) for name, m in model.named_modules() if isinstance(m, kinds)]
 
 
+def _check_train_mode(report: Report, model: nn.Module, layers: list[tuple[str, nn.Module]]) -> None:
+    """Add a `mode` finding when the model (or any of its dropout / batch-norm layers) is not in training mode."""
+    wrong = [name for name, m in layers if not m.training]
+    if layers and not model.training and not wrong:  # model.training set off by hand, its layers still on
+        wrong = [type(model).__name__]
+    if wrong:
+        report.add("mode", f"the model is in eval mode during training ({', '.join(wrong[:3])} "
+                   f"{'is' if len(wrong) == 1 else 'are'} not training)",
+                   "in eval mode dropout does nothing and batch norm stops learning its statistics, so the "
+                   "model trains without its regularisation",
+                   "call model.train() at the start of every epoch (after any evaluation)")
+
+
 def _loss_value(value) -> float | None:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return float(value.detach())
@@ -417,18 +430,12 @@ def check_training_step(
         raise ValueError(f"{where}: min_drop is a fraction of the first loss, between 0 and 1; got {min_drop!r}.")
 
     report = Report(where)
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     trainable = [p for p in params if p.requires_grad]
     snap = _Snapshot(model, optimizer)
     try:
         # 1. mode: dropout / batch norm must be in training mode while training
-        wrong = [name for name, m in _mode_layers(model) if not m.training]
-        if wrong:
-            report.add("mode", f"the model is in eval mode during training ({', '.join(wrong[:3])} "
-                       f"{'is' if len(wrong) == 1 else 'are'} not training)",
-                       "in eval mode dropout does nothing and batch norm stops learning its statistics, so the "
-                       "model trains without its regularisation",
-                       "call model.train() at the start of every epoch (after any evaluation)")
+        _check_train_mode(report, model, _mode_layers(model))
 
         # 2. which parameters does the optimizer update?
         held = {id(p) for g in optimizer.param_groups for p in g["params"]}
@@ -578,11 +585,7 @@ def check_eval_mode(model: nn.Module, expect: str = "eval", x: torch.Tensor | No
                            "still in training mode",
                            "call model.eval(), and make random layers do nothing when self.training is False")
     else:
-        wrong = [name for name, m in layers if not m.training]
-        if wrong or (layers and not model.training):
-            report.add("mode", f"training with {len(wrong)} layer(s) in eval mode ({', '.join(wrong[:3])})",
-                       "in eval mode dropout does nothing and batch norm stops adapting: the model trains "
-                       "without them", "call model.train() at the start of each epoch")
+        _check_train_mode(report, model, layers)
     if not layers:
         report.notes.append("the model has no dropout or batch-norm layers: train and eval mode compute the same thing")
     return report
@@ -672,9 +675,8 @@ def check_overlap(train_x: torch.Tensor, valid_x: torch.Tensor) -> Report:
     if len(valid_x) == 0 or len(train_x) == 0:
         raise ValueError("check_overlap needs at least one training and one validation example.")
     to_bytes = lambda t: t.detach().cpu().contiguous().reshape(len(t), -1).numpy()
-    valid_rows = {row.tobytes() for row in to_bytes(valid_x)}
-    shared = {row.tobytes() for row in to_bytes(train_x)} & valid_rows
-    n_shared = sum(1 for row in to_bytes(valid_x) if row.tobytes() in shared)
+    train_rows = {row.tobytes() for row in to_bytes(train_x)}
+    n_shared = sum(row.tobytes() in train_rows for row in to_bytes(valid_x))
     report = Report("check_overlap")
     if n_shared:
         report.add("overlap", f"{n_shared} of {len(valid_x)} validation examples ({n_shared / len(valid_x):.0%}) are "

@@ -104,9 +104,8 @@ def _check_probs(probs, targets):
         raise ValueError(f"got {len(probs)} rows of probabilities for {len(targets)} targets.")
     if len(probs) == 0:
         raise ValueError("got no predictions: pass at least one row of probabilities.")
-    if (probs < 0).any() or (probs > 1).any() or not torch.allclose(probs.sum(dim=1), torch.ones(len(probs),
-                                                                                                  dtype=probs.dtype),
-                                                                      atol=1e-3):
+    row_sums = probs.sum(dim=1)
+    if (probs < 0).any() or (probs > 1).any() or not torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-3):
         raise ValueError(
             "each row of probs should be probabilities that sum to one. "
             "If you have logits, pass logits.softmax(dim=1) instead."

@@ -143,12 +143,11 @@ class SGD(Optimizer):
         if self.weight_decay:
             grad = grad + self.weight_decay * p
         if self.momentum:
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = grad.clone()
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.clone()
             else:
-                buf = state["momentum_buffer"]
                 buf.mul_(self.momentum).add_(grad, alpha=1 - self.dampening)
-            buf = state["momentum_buffer"]
             grad = grad + self.momentum * buf if self.nesterov else buf
         p.add_(grad, alpha=-self.lr)
 
