@@ -40,8 +40,11 @@ def test_cleaner_drops_machine_metadata():
     nb.cells[0].metadata["execution"] = {"iopub.status.busy": "2026-01-01"}
     nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=7)]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="stale")]  # never run, yet has output
+    nb.cells.append(nbformat.v4.new_code_cell("print(1); print(2)", execution_count=9, outputs=[
+        nbformat.v4.new_output("stream", text="1\n"), nbformat.v4.new_output("stream", text="2\n")]))
     nbtool.clean_notebook(nb)
     assert nb.metadata == {"kernelspec": nbtool.KERNELSPEC, "language_info": {"name": "python"}}
     assert nb.cells[0].execution_count == 1 and nb.cells[0].outputs[0].execution_count == 1
     assert nb.cells[0].metadata == {}
     assert nb.cells[1].outputs == []
+    assert [o.text for o in nb.cells[2].outputs] == ["1\n2\n"] and nb.cells[2].execution_count == 2

@@ -8,7 +8,8 @@
 What "clean" means (the test `tests/test_notebooks_clean.py` holds every committed notebook to it):
 - notebook metadata: only the kernel spec, normalised to `python3`, and the language name;
 - cell metadata: only `tags` and `jupyter` (collapsed answers) survive;
-- outputs: widget views and per-run metadata go; text, images and errors stay;
+- outputs: widget views and per-run metadata go; consecutive chunks of one stream are joined; text, images
+  and errors stay;
 - execution counts: numbered 1, 2, 3… over the executed code cells; a code cell that was never run keeps
   no outputs (nbval fails on "unrun reference cell has outputs" otherwise).
 
@@ -51,6 +52,10 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.execution_count = count
         outputs = []
         for out in cell.outputs:
+            if (out.output_type == "stream" and outputs and outputs[-1].output_type == "stream"
+                    and outputs[-1].name == out.name):
+                outputs[-1].text += out.text  # one block per stream, however the kernel chunked it
+                continue
             if out.output_type in ("display_data", "execute_result"):
                 for mime in DROP_MIME:
                     out.data.pop(mime, None)
