@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -41,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from helpers import get_device, set_seed  # noqa: E402
-from helpers.train import (DeviceData, amp_dtype_for, evaluate, fit, simple_cnn, simple_mlp,  # noqa: E402
-                           sync)
+from helpers.train import (DeviceData, _amp_dtype, _autocast, _training_parts, fit, simple_cnn,  # noqa: E402
+                           simple_mlp, sync)
 
 
 def parse_args(argv=None):
@@ -71,7 +70,10 @@ def make_model(name):
 
 
 def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
-    """The classic loop: DataLoader(TensorDataset) over float tensors in CPU memory, batches copied to the device."""
+    """The classic loop: DataLoader(TensorDataset) over float tensors in CPU memory, batches copied to the device.
+
+    Its update step is `fit`'s own (`helpers.train._training_parts`): only the way batches arrive differs.
+    """
     device = data.device
     float_train = data.inputs(data.train_x).cpu()
     float_valid = data.inputs(data.valid_x).cpu()
@@ -80,14 +82,7 @@ def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
                                            batch_size=bs, shuffle=True, pin_memory=pin)
     valid_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(float_valid, data.valid_y.cpu()),
                                            batch_size=1024, pin_memory=pin)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=len(train_dl))
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    loss_fn = nn.CrossEntropyLoss()
-    autocast = dict(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+    *_, step = _training_parts(model, device, n_epochs, len(train_dl), lr, 0.01, amp_dtype, channels_last)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     epoch_s, acc = [], None
     for _ in range(n_epochs):
@@ -95,18 +90,11 @@ def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
         t0 = time.perf_counter()
         model.train()
         for xb, yb in train_dl:
-            xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            yb = yb.to(device, non_blocking=True)
-            with torch.autocast(**autocast):
-                loss = loss_fn(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
+            step(xb.to(device, non_blocking=True).contiguous(memory_format=memory_format),
+                 yb.to(device, non_blocking=True))
         model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        with torch.no_grad(), torch.autocast(**autocast):
+        with torch.no_grad(), _autocast(device.type, amp_dtype):
             for xb, yb in valid_dl:
                 xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 correct += (model(xb).argmax(1) == yb.to(device, non_blocking=True)).sum()
@@ -155,21 +143,19 @@ def main(argv=None) -> int:
     on_gpu = device.type == "cuda"
     model_name = args.model or ("cnn" if on_gpu else "mlp")
     bs = args.bs or (512 if on_gpu else 256)
-    amp_dtype = {"auto": amp_dtype_for(device), "on": amp_dtype_for(device) or torch.bfloat16, "off": None}[args.amp]
+    amp = {"auto": "auto", "on": True, "off": False}[args.amp]  # fit's spelling; _amp_dtype is how fit reads it
+    amp_dtype = _amp_dtype(amp, device)
     channels_last = {"auto": on_gpu, "on": True, "off": False}[args.channels_last]
     time_to_99 = on_gpu if args.time_to_99 is None else args.time_to_99
     if on_gpu:
         torch.backends.cudnn.benchmark = True
 
     data = DeviceData.mnist(device, n_train=args.n_train)
-    fit_kwargs = dict(amp=amp_dtype is not None, channels_last=channels_last, progress=False)
-    if amp_dtype is not None and args.amp == "on" and not on_gpu:
-        fit_kwargs["amp"] = True
+    fit_kwargs = dict(amp=amp, channels_last=channels_last, progress=False)
 
     # Warm-up: the first steps pay for kernel selection, allocator growth and (with --compile) compilation.
     set_seed(args.seed)
-    warm = DeviceData(data.train_x[:4 * bs].cpu(), data.train_y[:4 * bs].cpu(), data.valid_x[:1024].cpu(),
-                      data.valid_y[:1024].cpu(), device)
+    warm = DeviceData(data.train_x[:4 * bs], data.train_y[:4 * bs], data.valid_x[:1024], data.valid_y[:1024], device)
     fit(make_model(model_name), warm, 1, args.lr, bs, **fit_kwargs)
 
     results = {}

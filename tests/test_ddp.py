@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+from helpers.checkpoint import load_checkpoint
 from helpers.distributed import epoch_shard, free_port, launch, read_log, torchrun_command
 
 
@@ -69,9 +70,9 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     assert abs(two["valid_acc"] - one["valid_acc"]) < 1e-9
     # only rank 0 wrote: one checkpoint and one log per run, no temporary files left
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint.pt", "log.json"]
-    ckpt = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)
+    ckpt = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
     assert ckpt["epoch"] == 1 and not any(k.startswith("module.") for k in ckpt["model"])
-    one_ckpt = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
+    one_ckpt = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
     for k, v in ckpt["model"].items():
         torch.testing.assert_close(v, one_ckpt["model"][k], rtol=0, atol=1e-12)
 

@@ -44,12 +44,22 @@ def save_checkpoint(path, **state) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"save_checkpoint needs a file name, but {path} is a folder: use e.g. {path / 'checkpoint.pt'}.")
+    return _atomic_write(path, lambda f: torch.save(state, f))
+
+
+def _atomic_write(path, write) -> Path:
+    """Call `write(f)` on a temporary binary file beside `path`, flush it to disk, rename it over `path`.
+
+    The temporary file sits in the same folder, so `os.replace` is a rename on one file system: atomic. On any
+    error (or a KeyboardInterrupt) the temporary file is removed and `path` keeps its old content. Returns `path`.
+    Also used by `helpers.distributed` for its `log.json`.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file sits in the same folder, so os.replace is a rename on one file system: atomic.
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

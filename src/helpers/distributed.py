@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import socket
@@ -37,9 +36,9 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .checkpoint import save_checkpoint
+from .checkpoint import _atomic_write, save_checkpoint
 from .env import get_device, set_seed
-from .train import DeviceData, simple_mlp
+from .train import DeviceData, _training_parts, simple_mlp
 
 __all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "train", "main"]
 
@@ -140,12 +139,6 @@ def _setup(device_name: str | None, backend: str | None):
     return dist.get_rank(), dist.get_world_size(), device, True
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: int = 12000, n_valid: int = 2000,
           hidden: int = 128, seed: int = 42, dtype: str = "float32", device: str | None = None,
           backend: str | None = None) -> dict | None:
@@ -168,13 +161,15 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
         if data.n_train < world_size * bs:
             raise ValueError(f"{data.n_train} training images are fewer than one global batch of "
                              f"{world_size} × {bs}: lower bs or raise n_train.")
-        model = simple_mlp(hidden).to(device=dev, dtype=DTYPES[dtype])
+        float_dtype = DTYPES[dtype]
+        model = simple_mlp(hidden).to(device=dev, dtype=float_dtype)
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
             if distributed else model
         steps_per_epoch = (data.n_train // world_size) // bs
-        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
-        loss_fn = nn.CrossEntropyLoss()
+        # The training step of notebook 10 (helpers.train.fit's), unchanged, without autocast. Under DDP its
+        # backward() all-reduces (averages) the gradients of the ranks, bucket by bucket.
+        _, opt, sched, _, step = _training_parts(net, dev, n_epochs, steps_per_epoch, lr, 0.01, amp_dtype=None,
+                                                 channels_last=False)
         config = {"bs_per_process": bs, "world_size": world_size, "global_bs": bs * world_size, "n_epochs": n_epochs,
                   "lr": lr, "n_train": data.n_train, "hidden": hidden, "seed": seed, "dtype": dtype,
                   "device": dev.type, "backend": dist.get_backend() if distributed else None}
@@ -185,13 +180,7 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
             net.train()
             for k in range(steps_per_epoch):
                 idx = shard[k * bs:(k + 1) * bs]
-                xb = data.inputs(data.train_x[idx]).to(DTYPES[dtype])
-                loss = loss_fn(net(xb), data.train_y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # under DDP: the gradients are all-reduced (averaged) here, bucket by bucket
-                opt.step()
-                sched.step()
-                batch_loss = loss.detach().clone()
+                batch_loss = step(data.inputs(data.train_x[idx]).to(float_dtype), data.train_y[idx])
                 if distributed:  # the loss of the whole global batch, for the log (one tiny extra all-reduce)
                     dist.all_reduce(batch_loss, op=dist.ReduceOp.SUM)
                     batch_loss /= world_size
@@ -204,11 +193,11 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
         if rank == 0:
             model.eval()
             with torch.no_grad():
-                logits = model(data.inputs(data.valid_x).to(DTYPES[dtype]))
+                logits = model(data.inputs(data.valid_x).to(float_dtype))
             valid_acc = (logits.argmax(1) == data.valid_y).double().mean().item()
             log = {"config": config, "loss": torch.stack(losses).double().cpu().tolist(),
                    "valid_acc": valid_acc, "train_s": train_s}
-            _write_json(out_dir / "log.json", log)
+            _atomic_write(out_dir / "log.json", lambda f: f.write(json.dumps(log).encode("utf-8")))
             print(json.dumps({"world_size": world_size, "global_bs": bs * world_size, "steps": len(losses),
                               "final_loss": round(log["loss"][-1], 4), "valid_acc": round(valid_acc, 4)}))
         if distributed:

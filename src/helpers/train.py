@@ -174,6 +174,50 @@ def sync(device) -> None:
         torch.mps.synchronize()
 
 
+def _amp_dtype(amp, device) -> torch.dtype | None:
+    """`fit`'s `amp` setting as an autocast dtype: "auto" -> `amp_dtype_for(device)`; True -> that, or bfloat16
+    where it says None (the CPU); anything else -> None (float32)."""
+    if amp == "auto":
+        return amp_dtype_for(device)
+    return (amp_dtype_for(device) or torch.bfloat16) if amp is True else None
+
+
+def _autocast(device_type: str, amp_dtype: torch.dtype | None):
+    """The autocast context for `amp_dtype` (None: autocast off, plain float32)."""
+    return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+
+
+def _training_parts(model: nn.Module, device: torch.device, n_epochs: int, steps_per_epoch: int, lr: float,
+                    wd: float, amp_dtype: torch.dtype | None, channels_last: bool, compile: bool = False):
+    """What `fit`, the script of `helpers.distributed` and the DataLoader loop of benchmarks/train_speed.py share.
+
+    Moves `model` to `device` (and to channels_last if asked) and builds AdamW, the one-cycle schedule and the
+    gradient scaler (active with float16 only). Returns `(step_model, opt, sched, scaler, step)`: `step_model` is
+    `model`, or its `torch.compile`d wrapper; `step(xb, yb)` is one update on a batch (forward under autocast,
+    loss, backward, optimizer step, schedule step) and returns the loss, detached.
+    """
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    step_model = torch.compile(model) if compile else model
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(xb, yb):
+        with _autocast(device.type, amp_dtype):
+            loss = loss_fn(step_model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        return loss.detach()
+
+    return step_model, opt, sched, scaler, step
+
+
 def evaluate(model: nn.Module, data: DeviceData, bs: int = 1024, amp_dtype: torch.dtype | None = None,
              channels_last: bool = False) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of `model` on `data`'s validation set, without gradients.
@@ -183,7 +227,7 @@ def evaluate(model: nn.Module, data: DeviceData, bs: int = 1024, amp_dtype: torc
     model.eval()
     total_loss = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
-    with torch.no_grad(), torch.autocast(data.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+    with torch.no_grad(), _autocast(data.device.type, amp_dtype):
         for start in range(0, len(data.valid_x), bs):
             xb = data.inputs(data.valid_x[start:start + bs], channels_last)
             yb = data.valid_y[start:start + bs]
@@ -194,14 +238,14 @@ def evaluate(model: nn.Module, data: DeviceData, bs: int = 1024, amp_dtype: torc
     return total_loss.item() / n, correct.item() / n
 
 
-def _progress(iterable, total, enabled):
+def _progress(iterable, enabled):
     if not enabled:
         return None
     try:
         from fastprogress.fastprogress import master_bar
     except ImportError:  # fastprogress is a dependency, but the loop must not need it
         return None
-    return master_bar(iterable, total=total)
+    return master_bar(iterable)
 
 
 def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 256, *, wd: float = 0.01,
@@ -232,18 +276,11 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
         raise ValueError(f"bs must be a positive whole number, e.g. 256, got {bs!r}.")
     device = data.device
-    amp_dtype = amp_dtype_for(device) if amp == "auto" else (torch.bfloat16 if amp is True else None)
-    if amp is True and device.type == "cuda":
-        amp_dtype = amp_dtype_for(device)
+    amp_dtype = _amp_dtype(amp, device)
     if channels_last == "auto":
         channels_last = device.type == "cuda"
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(data.n_train / bs)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    step_model, opt, sched, scaler, step = _training_parts(model, device, n_epochs, math.ceil(data.n_train / bs), lr,
+                                                           wd, amp_dtype, channels_last, compile)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, (), dtype=torch.int64)))
     config = {"n_epochs": n_epochs, "lr": float(lr), "bs": bs, "wd": float(wd), "n_train": data.n_train,
@@ -265,25 +302,13 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
         set_rng_state(ckpt["rng"], generator)
         history = ckpt["history"]
         start_epoch = ckpt["epoch"]
-    step_model = model
-    if compile:
-        step_model = torch.compile(model)
-    loss_fn = nn.CrossEntropyLoss()
-    autocast = dict(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
 
     def train_step(idx):
-        xb, yb = data.inputs(data.train_x[idx], channels_last), data.train_y[idx]
-        with torch.autocast(**autocast):
-            loss = loss_fn(step_model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        return loss.detach()
+        return step(data.inputs(data.train_x[idx], channels_last), data.train_y[idx])
 
-    mb = _progress(range(start_epoch, n_epochs), n_epochs - start_epoch, progress and start_epoch < n_epochs)
-    for epoch in (mb if mb is not None else range(start_epoch, n_epochs)):
+    epochs = range(start_epoch, n_epochs)
+    mb = _progress(epochs, progress and len(epochs) > 0)
+    for epoch in (mb if mb is not None else epochs):
         model.train()
         sync(device)
         t0 = time.perf_counter()
