@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state"]
+__all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state"]
 
 
 class CheckpointError(RuntimeError):
@@ -44,19 +44,20 @@ def save_checkpoint(path, **state) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"save_checkpoint needs a file name, but {path} is a folder: use e.g. {path / 'checkpoint.pt'}.")
-    return _atomic_write(path, lambda f: torch.save(state, f))
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def _atomic_write(path, write) -> Path:
+def atomic_write(path, write, suffix: str = ".tmp") -> Path:
     """Call `write(f)` on a temporary binary file beside `path`, flush it to disk, rename it over `path`.
 
-    The temporary file sits in the same folder, so `os.replace` is a rename on one file system: atomic. On any
-    error (or a KeyboardInterrupt) the temporary file is removed and `path` keeps its old content. Returns `path`.
-    Also used by `helpers.distributed` for its `log.json`.
+    The temporary file (named `<name>.<random><suffix>`) sits in the same folder, so `os.replace` is a rename on
+    one file system: atomic. If `write` raises (or a KeyboardInterrupt comes) the temporary file is removed and
+    `path` keeps its old content, so a check inside `write` (a checksum, say) decides whether `path` is replaced.
+    Returns `path`. Used for checkpoints, `helpers.distributed`'s log, and `helpers.data`'s downloads and cache.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

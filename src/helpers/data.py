@@ -20,7 +20,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .checkpoint import atomic_write
 
 __all__ = [
     "MNIST_FILES",
@@ -114,13 +115,12 @@ def _mirrors() -> list[str]:
 
 
 def _download(url: str, dest: Path, expected_sha: str, timeout: float) -> None:
-    """Download `url` into `dest` atomically: temporary file, verify, then rename. Raises on any failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
+    """Download `url` into `dest` atomically: a temporary `.part` file, verified, then renamed. Raises on any failure."""
+
+    def fetch_and_verify(out) -> None:
         h = hashlib.sha256()
         request = urllib.request.Request(url, headers={"User-Agent": "pixels-to-gpus/0.1 (course data loader)"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             for chunk in iter(lambda: resp.read(1 << 16), b""):
                 h.update(chunk)
                 out.write(chunk)
@@ -129,10 +129,8 @@ def _download(url: str, dest: Path, expected_sha: str, timeout: float) -> None:
                 f"checksum mismatch for {dest.name} from {url}: got sha256 {h.hexdigest()[:12]}…, "
                 f"expected {expected_sha[:12]}… (truncated or corrupted download)"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(dest, fetch_and_verify, suffix=".part")
 
 
 def find_mnist_file(name: str, data_dir: Path | None = None, download: bool = True, timeout: float = 30.0) -> Path:
@@ -246,17 +244,6 @@ def parse_idx(path: str | Path) -> np.ndarray:
 _memory_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _atomic_torch_save(obj, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_mnist(split: str = "train", data_dir: str | Path | None = None, download: bool = True):
     """Load one MNIST split as tensors: images `uint8 [N, 28, 28]` and labels `int64 [N]`.
 
@@ -298,7 +285,7 @@ def _load_split(split: str, data_dir: Path, download: bool):
         )
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_torch_save({"images": images, "labels": labels}, cache)
+        atomic_write(cache, lambda f: torch.save({"images": images, "labels": labels}, f))
     except OSError:
         pass  # a read-only place just means no on-disk cache; the in-memory one still helps
     return images, labels

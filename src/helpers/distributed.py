@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .checkpoint import _atomic_write, save_checkpoint
+from .checkpoint import atomic_write, save_checkpoint
 from .env import get_device, set_seed
 from .train import DeviceData, _training_parts, simple_mlp
 
@@ -197,7 +197,7 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
             valid_acc = (logits.argmax(1) == data.valid_y).double().mean().item()
             log = {"config": config, "loss": torch.stack(losses).double().cpu().tolist(),
                    "valid_acc": valid_acc, "train_s": train_s}
-            _atomic_write(out_dir / "log.json", lambda f: f.write(json.dumps(log).encode("utf-8")))
+            atomic_write(out_dir / "log.json", lambda f: f.write(json.dumps(log).encode("utf-8")))
             print(json.dumps({"world_size": world_size, "global_bs": bs * world_size, "steps": len(losses),
                               "final_loss": round(log["loss"][-1], 4), "valid_acc": round(valid_acc, 4)}))
         if distributed:
