@@ -50,3 +50,24 @@ def test_never_imports_torchvision_or_fastai_vision_unguarded(path):
         for line in cell.source.splitlines():
             if re.match(r"\s*(import torchvision|from torchvision|from fastai\.vision|import fastai\.vision)", line):
                 assert line.startswith((" ", "\t")), f"{path.name}: unguarded `{line.strip()}` (CI cannot load it)"
+
+
+def _numbered(text):
+    return [int(n) for n in re.findall(r"^(\d+)\. ", text, re.M)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_questions_are_answered_in_one_collapsed_markdown_cell(path):
+    """The last cell answers every question, one answer per question, folded in a <details> block that opens the
+    same way in JupyterLab, Colab, Kaggle and on GitHub (no code cell to run, no JupyterLab-only hidden source)."""
+    cells = _cells(path)
+    last = cells[-1]
+    assert last.cell_type == "markdown", "the answers are the last cell, a markdown cell"
+    assert last.source.startswith("<details><summary>Answers") and last.source.rstrip().endswith("</details>")
+    assert "source_hidden" not in last.metadata.get("jupyter", {}), "<details> folds it already"
+    text = "\n".join(c.source for c in cells[:-1] if c.cell_type == "markdown")
+    questions = re.search(r"^## Questions\s*\n(.*?)(?=^#|\Z)", text, re.M | re.S)
+    assert questions, "a '## Questions' section before the answers"
+    asked, answered = _numbered(questions.group(1)), _numbered(last.source)
+    assert asked == list(range(1, len(asked) + 1)) and 8 <= len(asked) <= 12, f"questions numbered 1..N: {asked}"
+    assert answered == asked, f"{len(asked)} questions, answers numbered {answered}"
