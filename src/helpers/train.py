@@ -199,7 +199,9 @@ def _training_parts(model: nn.Module, device: torch.device, n_epochs: int, steps
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    # On a GPU the fused AdamW updates every parameter in one kernel instead of several per tensor: with a model
+    # this small, kernel launches are most of a step's time. The CPU keeps the default implementation.
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, fused=True if device.type == "cuda" else None)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step_model = torch.compile(model) if compile else model

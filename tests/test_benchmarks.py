@@ -1,0 +1,61 @@
+"""The benchmarks run and report what their docstrings promise (not how fast: speed goals live in the JSON).
+
+Each runs in-process on a small slice of MNIST, writing its JSON to a temporary file so the committed
+results under benchmarks/results/ are untouched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def train_speed():
+    return _load("train_speed")
+
+
+def test_train_speed_prints_one_json_object_with_the_ratios(train_speed, tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    rc = train_speed.main(["--device", "cpu", "--model", "mlp", "--n-train", "2048", "--epochs", "2", "--bs", "256",
+                           "--time-to-99", "--epochs-99", "1", "--out", str(out)])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)  # exactly one JSON object on stdout
+    assert printed == json.loads(out.read_text())
+    assert printed["device"] == "cpu" and printed["settings"]["n_train"] == 2048
+    assert set(printed["loops"]) == {"ours", "dataloader", "fastai"}
+    for name, loop in printed["loops"].items():
+        assert len(loop["epoch_s"]) == 2 and all(t > 0 for t in loop["epoch_s"]), name
+        assert 0.5 < loop["test_accuracy"] <= 1, (name, loop["test_accuracy"])  # 2,048 images: far above chance
+    median = printed["median_epoch_s"]
+    assert printed["speedup_vs_dataloader"] == pytest.approx(median["dataloader"] / median["ours"])
+    assert printed["speedup_vs_fastai"] == pytest.approx(median["fastai"] / median["ours"])
+    t99 = printed["time_to_99"]  # 2,048 images and one epoch cannot reach 99 %: reported as not reached
+    assert t99["model"] == "cnn" and len(t99["valid_acc"]) == 1 and t99["epochs"] is None and t99["train_s"] is None
+
+
+def test_train_speed_refuses_fastai_mixed_precision_on_a_cpu(train_speed, tmp_path):
+    with pytest.raises(ValueError, match="CUDA-only.*--skip-fastai"):
+        train_speed.main(["--device", "cpu", "--n-train", "512", "--epochs", "1", "--amp", "on",
+                          "--out", str(tmp_path / "x.json")])
+
+
+def test_data_load_benchmark_reports_both_timings():
+    sys.path.insert(0, str(ROOT / "src"))
+    result = _load("data_load").main()
+    assert result["benchmark"] == "data_load"
+    assert 0 < result["cached_load_s"] and 0 < result["first_load_s"]
+    assert len(result["cached_load_runs_s"]) == 5
