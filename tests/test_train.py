@@ -154,3 +154,38 @@ def test_fit_rejects_bad_settings(kwargs, match):
 def test_fit_wants_device_data():
     with pytest.raises(TypeError, match="DeviceData"):
         fit(simple_mlp(8), (torch.zeros(4, 28, 28), torch.zeros(4)), 1, 1e-3)
+
+
+@pytest.mark.parametrize("amp_dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16+scaler"])
+def test_the_gpu_settings_train_on_the_cpu_too(amp_dtype):
+    """What a GPU turns on (autocast, channels_last; float16 with a gradient scaler on GPUs without bf16) is the
+    same code on the CPU, so it is checked here: the CNN learns, the weights stay float32 in channels_last."""
+    data = _toy_data(512, 256)
+    set_seed(3)
+    model = simple_cnn()
+    step_model, opt, sched, scaler, step = train._training_parts(model, data.device, 1, 8, 3e-3, 0.01, amp_dtype,
+                                                                 channels_last=True)
+    assert scaler.is_enabled() == (amp_dtype == torch.float16)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    losses = [step(data.inputs(data.train_x[i:i + 64], True), data.train_y[i:i + 64]).item() for i in range(0, 512, 64)]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    _, acc = evaluate(model, data, amp_dtype=amp_dtype, channels_last=True)
+    assert acc > 0.5
+
+
+def test_fit_with_amp_and_channels_last_on_the_cpu():
+    data = _toy_data()
+    set_seed(1)
+    history = fit(simple_cnn(), data, 1, 3e-3, bs=64, amp=True, channels_last=True, progress=False)
+    assert history["valid_acc"][0] > 0.9
+
+
+def test_compile_time_is_reported_apart_from_training_time():
+    """`compile=True` (notebook 10's option): the first step's compilation goes to `compile_s`, not `train_s`."""
+    data = _toy_data(512, 128)
+    set_seed(1)
+    history = fit(simple_mlp(64), data, 2, 3e-3, bs=64, compile=True, progress=False)
+    assert history["compile_s"] > 0.5  # inductor takes seconds; an uncompiled first step takes milliseconds
+    assert sum(history["train_s"]) < history["compile_s"]
+    assert history["valid_acc"][-1] > 0.9
