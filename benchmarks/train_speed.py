@@ -17,11 +17,12 @@ of each loop, and `speedup_vs_dataloader` / `speedup_vs_fastai` (the other loop'
 The JSON is also written to `benchmarks/results/train_speed_<device type>.json` (or `--out`).
 
     python benchmarks/train_speed.py                          # this machine's device, its default settings
-    python benchmarks/train_speed.py --device cuda --time-to-99   # a GPU: bs 512, bf16, channels_last
+    python benchmarks/train_speed.py --device cuda --time-to-99   # a GPU: bs 512, autocast, channels_last
     python benchmarks/train_speed.py --device cpu --model cnn --n-train 10000 --epochs 1
     python benchmarks/train_speed.py --compile                # add torch.compile (compile time reported apart)
 
-Defaults: on a GPU the CNN, bs 512, 2 epochs, bf16 autocast, channels_last, time-to-99 on;
+Defaults: on a GPU the CNN, bs 512, 2 epochs, bf16 autocast (float16 + gradient scaler on GPUs without native
+bf16, such as the T4), channels_last, time-to-99 on;
 on a CPU the MLP (with the CNN a CPU spends nearly all its time in the convolutions, so the data path barely
 shows; pass `--model cnn` to measure that too), bs 256, 2 epochs, float32, time-to-99 off (it takes many minutes).
 """
@@ -168,9 +169,14 @@ def main(argv=None) -> int:
     data = DeviceData.mnist(device, n_train=args.n_train)
     fit_kwargs = dict(amp=amp, channels_last=channels_last, progress=False)
 
-    # Warm-up: the first steps pay for kernel selection, allocator growth and (with --compile) compilation.
+    # Warm-up: the first steps pay for kernel selection (cudnn.benchmark tunes once per input shape), lazy
+    # initialisation and allocator growth. The warm-up data ends on the same short last batches as a real epoch
+    # (training and validation), so every shape the timed loops meet has been seen. Compilation is not warmed:
+    # with --compile, fit reports the first compile as compile_s, and recompiles stay inside the first epoch.
     set_seed(args.seed)
-    warm = DeviceData(data.train_x[:4 * bs], data.train_y[:4 * bs], data.valid_x[:1024], data.valid_y[:1024], device)
+    n_warm, n_warm_valid = 4 * bs + data.n_train % bs, 1024 + len(data.valid_x) % 1024
+    warm = DeviceData(data.train_x[:n_warm], data.train_y[:n_warm], data.valid_x[:n_warm_valid],
+                      data.valid_y[:n_warm_valid], device)
     for name in {model_name, "cnn"} if time_to_99 else {model_name}:  # the time-to-99 run trains the CNN
         fit(make_model(name), warm, 1, args.lr, bs, **fit_kwargs)
 

@@ -208,6 +208,23 @@ def test_missing_optimizer_step_fires():
     assert {"params_unchanged", "loss_not_falling"} <= run(*setup(), step_fn=no_step).fired
 
 
+def test_zero_grad_between_backward_and_step_is_named():
+    def cleared_too_early(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        opt.zero_grad()  # wipes the gradients step() was about to use
+        opt.step()
+        return loss
+
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    report = run(model, nn.CrossEntropyLoss(), opt, make_data(), step_fn=cleared_too_early)
+    finding = report.findings[0]  # the first finding is the one notebook 09's exercise 9.1 asks for
+    assert finding.detector == "params_unchanged"
+    assert "zero_grad() runs between backward() and step()" in finding.why
+    assert "zero_grad(), forward + loss, backward(), step()" in finding.fix
+
+
 def test_unused_and_frozen_parameters_fire():
     class TwoHeads(nn.Module):
         def __init__(self):

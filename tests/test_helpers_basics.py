@@ -474,3 +474,12 @@ def test_metrics_reject_bad_shapes():
         accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError):
         accuracy(torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.long))
+
+
+def test_the_table_does_not_show_an_unmeasured_goal_as_our_figure(refs):
+    path = refs
+    path.write_text(TEST_REFERENCES + '\n["96/gpu_goal"]\nvalue = 0.99\ntolerance = 0.0\nkind = "at_least"\n'
+                    'notebook = "96"\ndevice = "cuda"\nmeasured = false\n', encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in results.reference_table().splitlines()[2:]}
+    assert "not measured yet (no cuda run)" in rows["`96/gpu_goal`"] and "≥ 0.99" in rows["`96/gpu_goal`"]
+    assert "| 0.9 |" in rows["`98/band_metric`"]

@@ -140,6 +140,9 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
     with pytest.raises(ValueError, match="another run"):
         fit(simple_mlp(16), data, 1, 1e-3, bs=32, checkpoint_path=tmp_path / "c.pt", progress=False)
     fit(simple_mlp(16), data, 1, 1e-3, bs=32, checkpoint_path=tmp_path / "c.pt", resume=False, progress=False)
+    # a checkpoint of a float32 run does not resume under autocast (nor one from another device)
+    with pytest.raises(ValueError, match="another run.*'amp_dtype': 'None'.*'amp_dtype': 'bfloat16'"):
+        fit(simple_mlp(16), data, 1, 1e-3, bs=32, amp=True, checkpoint_path=tmp_path / "c.pt", progress=False)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -503,9 +503,11 @@ def check_training_step(
                            "call optimizer.zero_grad() before loss.backward() in every step")
         if trainable and all(torch.equal(p.detach(), b) for p, b in zip(params, before)):
             report.add("params_unchanged", "no parameter changed during the step",
-                       "a step that does not move the weights does not train (optimizer.step() missing, lr=0, or "
-                       "the optimizer holds other tensors)",
-                       "call optimizer.step() after loss.backward(), with lr > 0")
+                       "a step that does not move the weights does not train: optimizer.step() is missing, lr=0, "
+                       "the optimizer holds other tensors, or zero_grad() runs between backward() and step() and "
+                       "clears the gradients before step() can use them",
+                       "keep the order zero_grad(), forward + loss, backward(), step(), with lr > 0 and an optimizer "
+                       "built from model.parameters()")
         snap.restore()
 
         # 6. overfit one batch: n_steps on the same batch must drive the loss down

@@ -7,7 +7,9 @@ one table per result, named `"NN/what"` after the notebook that produces it, wit
 - `kind`: "band" (default: value ± tolerance) or "at_least" (anything ≥ value − tolerance passes);
 - `anchor` / `anchor_value`: the figure of another course it is compared with (fastbook's where one exists);
 - `notebook` and `description`: where it comes from and what it measures;
-- `device` (optional): "cuda" or "cpu" when the result is only produced on that kind of device.
+- `device` (optional): "cuda" or "cpu" when the result is only produced on that kind of device;
+- `measured` (optional, default true): false while `value` is a goal that no run has produced yet (the README's
+  table then says so instead of showing the goal as our figure).
 
 `check_result(name, value)` prints one friendly line and raises `ResultMismatch` with an explanation when the
 value is outside the tolerance. When the environment variable `HELPERS_RESULTS` names a file, every checked
@@ -50,6 +52,7 @@ class Reference:
     notebook: str | None = None
     description: str = ""
     device: str | None = None  # "cuda" or "cpu": the result is only produced on that kind of device
+    measured: bool = True  # False: `value` is a goal no run has reached yet
 
     @property
     def low(self) -> float:
@@ -79,7 +82,8 @@ def _load(path: str) -> dict[str, Reference]:
         raw = tomllib.load(f)
     refs = {}
     for name, entry in raw.items():
-        unknown = set(entry) - {"value", "tolerance", "kind", "anchor", "anchor_value", "notebook", "description", "device"}
+        unknown = set(entry) - {"value", "tolerance", "kind", "anchor", "anchor_value", "notebook", "description", "device",
+                                "measured"}
         if unknown or "value" not in entry or "tolerance" not in entry:
             raise ValueError(f"{path}: entry {name!r} needs value and tolerance, and has unknown keys {sorted(unknown)}")
         if entry.get("kind", "band") not in ("band", "at_least"):
@@ -153,7 +157,8 @@ def reference_table() -> str:
     ]
     for ref in references().values():
         tol = f"≥ {ref.low:g}" if ref.kind == "at_least" else f"± {ref.tolerance:g}"
-        rows.append(f"| `{ref.name}` | {ref.notebook or ''} | {ref.value:g} | {tol} | {ref.anchor_text()} |")
+        ours = f"{ref.value:g}" if ref.measured else f"not measured yet (no {ref.device or 'such'} run)"
+        rows.append(f"| `{ref.name}` | {ref.notebook or ''} | {ours} | {tol} | {ref.anchor_text()} |")
     return "\n".join(rows)
 
 

@@ -30,8 +30,10 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
     """Yield index tensors that cover `range(n)` in mini-batches of `bs` (the last one may be smaller).
 
     With `shuffle=True` the order is a fresh random permutation each call (pass a seeded `generator` for a
-    repeatable order). Indexing tensors that already sit in memory with these is 2-3x faster per epoch than a
-    `DataLoader` over a `TensorDataset`. Introduced in notebook 04 (mini-batches and shuffling).
+    repeatable order). Indexing tensors that already sit in memory with these saves the per-example Python work
+    of a `DataLoader` over a `TensorDataset` (notebook 04 times the two; benchmarks/train_speed.py measures whole
+    epochs: 1.5x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
+    Introduced in notebook 04 (mini-batches and shuffling).
     """
     if not isinstance(n, int) or n <= 0:
         raise ValueError(f"batches needs the number of examples n > 0, got {n!r}.")
@@ -264,7 +266,9 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     `seed` seeds the generator that orders the data (default: drawn from torch's global generator, so `set_seed`
     makes a run repeatable). With `checkpoint_path`, the model, optimizer, schedule, scaler, epoch, history and
     every random state are saved atomically after each epoch; with `resume=True` an existing checkpoint there is
-    loaded first, and training continues exactly where it stopped (same weights as a run never interrupted).
+    loaded first, and training continues exactly where it stopped: on the CPU with the same weights, bit for bit,
+    as a run never interrupted (tested); on a GPU that also needs deterministic kernels (notebook 10, section 8).
+    A checkpoint made on another kind of device or with another precision is refused with a clear message.
 
     Returns a dict of lists: per epoch `epoch`, `train_loss`, `valid_loss`, `valid_acc`, `epoch_s` (train + validation
     seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s`. Introduced in notebook 10.
@@ -286,7 +290,9 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, (), dtype=torch.int64)))
     config = {"n_epochs": n_epochs, "lr": float(lr), "bs": bs, "wd": float(wd), "n_train": data.n_train,
-              "model": type(model).__name__, "n_params": sum(p.numel() for p in model.parameters())}
+              "model": type(model).__name__, "n_params": sum(p.numel() for p in model.parameters()),
+              # the data-order generator's state and the gradient scaler's only fit the same device and precision
+              "device": device.type, "amp_dtype": str(amp_dtype).replace("torch.", "")}
     history = {"epoch": [], "train_loss": [], "valid_loss": [], "valid_acc": [], "epoch_s": [], "train_s": [],
                "batch_loss": [], "lr": [], "compile_s": 0.0}
     start_epoch = 0

@@ -127,8 +127,8 @@ class History:
                 what = f"the loss exploded at step {self.diverged_at} (it became inf/NaN)"
             else:
                 start = self.train_loss[0] if self.train_loss else float("nan")
-                what = (f"the loss exploded at step {self.diverged_at}: it rose above "
-                        f"{BLOWUP_FACTOR:g}x where it started ({start:.3f}) and stayed there")
+                what = (f"the loss rose above {BLOWUP_FACTOR:g}x where it started ({start:.3f}) at step "
+                        f"{self.diverged_at} and stayed there")
             return what + ": the learning rate is too high. Training stopped there."
         acc, loss = self.final_valid_acc, self.final_valid_loss
         first, last = self.train_loss[0], float(np.mean(self.train_loss[-max(1, self.steps_per_epoch // 4):]))
