@@ -529,7 +529,7 @@ class _LRPlot:
         self.prev_valid, = a.plot([], [], "s--", color="0.55", ms=4, alpha=0.6, label="previous run: valid")
         self.train, = a.plot([], [], color="C0", lw=1.2, label="train (each mini-batch)")
         self.valid, = a.plot([], [], "o-", color="C1", ms=5, label="valid (end of epoch)")
-        self.blowup = a.axvline(0, color="C3", ls=":", lw=2, label="loss exploded (if it did)")
+        self.blowup = a.axvline(0, color="C3", ls=":", lw=2, label="diverged here (if it did)")
         a.set_title("Loss while training")
         a.set_xlabel("epoch")
         a.set_ylabel("loss (MSE of the sigmoid)")
