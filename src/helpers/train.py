@@ -32,7 +32,7 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
     With `shuffle=True` the order is a fresh random permutation each call (pass a seeded `generator` for a
     repeatable order). Indexing tensors that already sit in memory with these saves the per-example Python work
     of a `DataLoader` over a `TensorDataset` (notebook 04 times the two; benchmarks/train_speed.py measures whole
-    epochs: 1.5x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
+    epochs: 1.4x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
     Introduced in notebook 04 (mini-batches and shuffling).
     """
     if not isinstance(n, int) or n <= 0:
