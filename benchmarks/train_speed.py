@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     n_warm, n_warm_valid = 4 * bs + data.n_train % bs, 1024 + len(data.valid_x) % 1024
     warm = DeviceData(data.train_x[:n_warm], data.train_y[:n_warm], data.valid_x[:n_warm_valid],
                       data.valid_y[:n_warm_valid], device)
-    for name in {model_name, "cnn"} if time_to_99 else {model_name}:  # the time-to-99 run trains the CNN
+    for name in dict.fromkeys([model_name, "cnn"] if time_to_99 else [model_name]):  # time-to-99 trains the CNN
         fit(make_model(name), warm, 1, args.lr, bs, **fit_kwargs)
 
     results = {}
