@@ -5,13 +5,10 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 PKG = Path(__file__).resolve().parents[1] / "src" / "helpers"
-LAYERS = {
-    "env": 1, "plots": 1, "exercises": 1, "checkpoint": 1,
-    "data": 2, "results": 2,
-    "train": 3, "optim": 3, "diagnose": 3, "metrics": 3,
-    "widgets": 4, "distributed": 4,
-}
+LAYERS = {module: layer for layer, modules in helpers.LAYERS.items() for module in modules}
 
 
 def _helper_imports(path: Path) -> set[str]:
@@ -33,7 +30,7 @@ def _helper_imports(path: Path) -> set[str]:
 def test_every_module_has_a_layer():
     modules = {p.stem for p in PKG.glob("*.py")} - {"__init__"}
     missing = modules - set(LAYERS)
-    assert not missing, f"give these modules a layer in tests/test_layers.py and CONTRIBUTING.md: {missing}"
+    assert not missing, f"give these modules a layer in helpers.LAYERS (src/helpers/__init__.py): {missing}"
 
 
 @pytest.mark.parametrize("module", sorted(p.stem for p in PKG.glob("*.py") if p.stem != "__init__"))
@@ -46,3 +43,9 @@ def test_no_module_imports_a_higher_layer(module):
 def test_the_checker_sees_imports():
     # guards against a checker that can never fail
     assert "env" in _helper_imports(PKG / "results.py")
+
+
+def test_contributing_shows_the_same_layers():
+    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert helpers.layers_markdown() in text, (
+        "CONTRIBUTING.md's layer list differs from helpers.LAYERS; paste helpers.layers_markdown() there")

@@ -1,13 +1,9 @@
 """The helpers the Pixels to GPUs notebooks share.
 
 Each function is first built by hand in a notebook, then imported from here by the later ones; its
-docstring names the notebook that introduced it. The package has layers, and a lower layer never imports
-a higher one:
-
-1. `env` (device, seed, environment report) · `plots` · `checkpoint`
-2. `data` (MNIST: find, download, verify, parse, cache) · `results` (reference numbers, `check_result`)
-3. `train` (the finished training loop) · `optim` (hand-made optimizers) · `diagnose` (bug detectors)
-4. `widgets` (sliders over pure experiment functions) · `distributed`
+docstring names the notebook that introduced it. The package has layers, listed once in `LAYERS` below
+(CONTRIBUTING.md shows the same list, and a test keeps the two in step); a module imports only from its own
+layer or lower ones.
 
 Only the two lowest layers are imported here, so `import helpers` stays quick; import the others by name
 (`from helpers.optim import SGD`).
@@ -19,6 +15,22 @@ from .data import load_mnist, three_vs_seven
 from .results import check_result
 
 __version__ = "0.1.0"
+
+# The one source for the package's layers (tests/test_layers.py enforces them, CONTRIBUTING.md shows them).
+LAYERS: dict[int, tuple[str, ...]] = {
+    1: ("env", "plots", "checkpoint", "exercises", "validate"),
+    2: ("data", "results"),
+    3: ("train", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics"),
+    4: ("explorer_plots", "distributed"),
+    5: ("widgets",),
+}
+
+
+def layers_markdown() -> str:
+    """`LAYERS` as the numbered Markdown list that CONTRIBUTING.md carries."""
+    return "\n".join(f"{n}. " + " · ".join(f"`{m}`" for m in mods) for n, mods in LAYERS.items())
+
+
 __all__ = [
     "environment_report",
     "get_device",
@@ -29,4 +41,5 @@ __all__ = [
     "load_mnist",
     "three_vs_seven",
     "check_result",
+    "LAYERS",
 ]
