@@ -392,6 +392,87 @@ def test_check_hint_and_raising_test_messages(capsys):
     assert "checking the answer raised TypeError" in capsys.readouterr().out
 
 
+_SUM = "that is the sum: divide by the number of items"
+
+
+@pytest.mark.parametrize("answer, expected, mistakes, mark, words", [
+    # numbers: a known mistake, matched within the same tolerance as the right answer
+    (6.0, 2.0, [(6.0, _SUM)], "❌", _SUM),
+    (6.00000001, 2.0, [(6.0, _SUM)], "❌", _SUM),
+    (7.0, 2.0, [(6.0, _SUM)], "❌", "got 7, but the expected value is 2"),  # no match: the structural message
+    (6.0, 2.0, [(5.0, "five"), (6.0, _SUM)], "❌", _SUM),  # the matching pair, wherever it stands
+    # tensors: same shape/dtype rules as explain_mismatch
+    (torch.tensor([3.0, 6.0]), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)], "❌", _SUM),
+    (torch.tensor([3.0, 6.0], dtype=torch.float64), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)],
+     "❌", _SUM),
+    (torch.tensor([3.0, 6.5]), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)], "❌", "2 of 2 values are off"),
+    (torch.ones(2, 3), torch.ones(3, 2), [(torch.ones(3), "a row, not the grid")], "❌", "the shape is (2, 3)"),
+    (torch.ones(3), torch.ones(3, 2), [(torch.ones(3), "you averaged over the wrong dimension: use dim=0")],
+     "❌", "you averaged over the wrong dimension"),
+    (torch.tensor(6.0), 2.0, [(6.0, _SUM)], "❌", "(use .item()"),  # a tensor is not the number 6.0: rules are the same
+    # lists
+    ([28, 28], (28, 28), [([28, 28], "unused")], "✅", "correct"),
+    ([784], (28, 28), [([784], "that is the flattened size: keep the two dimensions")], "❌", "flattened size"),
+    ([784, 1], (28, 28), [([784], "that is the flattened size")], "❌", "item 0: got 784"),
+    # the right answer wins, even when an author lists it as a mistake
+    (2.0, 2.0, [(2.0, "never shown")], "✅", "correct"),
+    (torch.ones(3), torch.ones(3), [(torch.ones(3), "never shown")], "✅", "correct"),
+    # an answer that is not there yet is not a mistake
+    (..., 2.0, [(6.0, _SUM)], "⏳", "not answered yet"),
+    # a surprising answer type is no match, and no traceback
+    ("six", 2.0, [(torch.tensor([6.0]), _SUM), (6.0, _SUM)], "❌", "expected a number, got str 'six'"),
+])
+def test_check_names_a_known_mistake(capsys, answer, expected, mistakes, mark, words):
+    ok = check("1.2", answer, expected, mistakes=mistakes, hint="look at the formula")
+    out = capsys.readouterr().out
+    assert ok is (mark == "✅")
+    assert out.startswith(f"{mark} Exercise 1.2:"), out
+    assert words in out, out
+    if mark == "❌":
+        assert out.endswith("   Hint: look at the formula\n"), out
+    if mark == "✅":
+        assert "never shown" not in out
+
+
+def test_check_mistakes_use_the_given_tolerance(capsys):
+    assert check("t", 6.1, 2.0, mistakes=[(6.0, _SUM)]) is False
+    assert _SUM not in capsys.readouterr().out
+    assert check("t", 6.1, 2.0, mistakes=[(6.0, _SUM)], rtol=0.05) is False
+    assert _SUM in capsys.readouterr().out
+
+
+def test_check_mistakes_with_a_test_function(capsys):
+    even = lambda a: None if a % 2 == 0 else "it should be even"  # noqa: E731
+    assert check("t", 3, test=even, mistakes=[(3, "3 is odd: add one")]) is False
+    assert "3 is odd: add one" in capsys.readouterr().out
+    assert check("t", 4, test=even, mistakes=[(4, "never shown")]) is True
+    assert "never shown" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistakes, words", [
+    ((6.0, _SUM), "looks like one pair on its own: wrap it in a list"),
+    ({6.0: _SUM}, "not a dict"),
+    (6.0, "got float 6.0"),
+    ([6.0], "mistakes[0] must be a (wrong value, explanation) pair, got float 6.0"),
+    ([(6.0, _SUM, "extra")], "mistakes[0] must be a (wrong value, explanation) pair"),
+    ([(6.0, _SUM), (5.0, 5)], "mistakes[1] must end with a sentence explaining the mistake"),
+    ([(6.0, "  ")], "mistakes[0] must end with a sentence"),
+])
+def test_check_refuses_badly_written_mistakes(mistakes, words):
+    for answer in (6.0, ...):  # the author sees the error even before a learner answers
+        with pytest.raises(TypeError, match="mistakes") as info:
+            check("t", answer, 2.0, mistakes=mistakes)
+        assert words in str(info.value)
+        assert 'mistakes=[(wrong_value, "what that mistake means and how to fix it")]' in str(info.value)
+
+
+def test_check_accepts_a_tuple_of_pairs_and_no_mistakes(capsys):
+    assert check("t", 6.0, 2.0, mistakes=((6.0, _SUM),)) is False
+    assert _SUM in capsys.readouterr().out
+    assert check("t", 6.0, 2.0, mistakes=[]) is False
+    assert "got 6, but the expected value is 2" in capsys.readouterr().out
+
+
 def test_explain_mismatch_tolerances():
     assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.00001])) is None
     assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.01])) is not None
