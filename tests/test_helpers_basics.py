@@ -5,8 +5,11 @@ Plots are drawn with matplotlib's Agg backend (no window); torch is the oracle w
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import random
+import subprocess
 import sys
 import types
 
@@ -144,7 +147,28 @@ def test_environment_report_fields(plain_platform):
     for label in ("platform", "python", "torch", "fastai", "device", "cpu cores", "advice"):
         assert label in text
     assert torch.__version__ in text
-    assert report.advice == ["No GPU found: every notebook still runs on the CPU, notebook 10 trains fewer epochs."]
+    assert report.advice == ["No GPU found: every notebook still runs on the CPU; the `gpu_loop` notebook trains "
+                             "fewer epochs."]
+
+
+def test_environment_report_reads_fastai_version_without_importing_fastai():
+    # in a fresh interpreter: this test process may have imported fastai already
+    code = ("import sys, helpers.env as env; r = env.environment_report(); "
+            "print(r.fastai); print(sorted(m for m in sys.modules if m.split('.')[0] == 'fastai'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HELPERS_DEVICE": "cpu"}).stdout.splitlines()
+    assert out == [importlib.metadata.version("fastai"), "[]"]
+
+
+def test_environment_report_without_fastai(plain_platform):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    _cpu_only(plain_platform)
+    plain_platform.setattr(env.importlib.metadata, "version", not_installed)
+    report = env.environment_report()
+    assert report.fastai is None
+    assert "fastai   : not installed (only the `modules` notebook and the benchmarks need it)" in str(report)
 
 
 @pytest.mark.parametrize("where, setup, hint", [
