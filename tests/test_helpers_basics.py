@@ -28,6 +28,7 @@ from helpers.exercises import check, explain_mismatch  # noqa: E402
 from helpers.plots import plot_function, show_image, show_images  # noqa: E402
 from helpers.results import ResultMismatch, check_result  # noqa: E402
 from helpers.train import accuracy, batches, binary_accuracy  # noqa: E402
+from helpers.validate import positive_int  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -589,3 +590,42 @@ def test_the_table_does_not_show_an_unmeasured_goal_as_our_figure(refs):
     rows = {line.split("|")[1].strip(): line for line in results.reference_table().splitlines()[2:]}
     assert "not measured yet (no cuda run)" in rows["`96/gpu_goal`"] and "≥ 0.99" in rows["`96/gpu_goal`"]
     assert "| 0.9 |" in rows["`98/band_metric`"]
+
+
+# ------------------------------------------------------------------------------------------- validate
+
+
+@pytest.mark.parametrize("value", [1, 3, 10**20, np.int64(7), np.uint8(2), torch.tensor(5).item()])
+def test_positive_int_accepts_whole_numbers(value):
+    out = positive_int(value, "bs")
+    assert out == int(value) and type(out) is int
+
+
+@pytest.mark.parametrize("value", [True, False, 0, -3, 3.0, 2.5, "3", None, np.float64(3.0), np.bool_(True),
+                                   torch.tensor(3)])
+def test_positive_int_refuses_everything_else(value):
+    with pytest.raises(ValueError) as info:
+        positive_int(value, "n_epochs", example="3 or 10")
+    assert str(info.value) == f"n_epochs must be a positive whole number, got {value!r}. Typical values: 3 or 10."
+
+
+def test_positive_int_minimum_and_no_example():
+    assert positive_int(0, "seed", minimum=0) == 0
+    assert positive_int(2, "n_steps", minimum=2) == 2
+    with pytest.raises(ValueError, match=r"^n_steps must be a whole number ≥ 2, got 1\.$"):
+        positive_int(1, "n_steps", minimum=2)
+    with pytest.raises(ValueError, match=r"^seed must be a whole number ≥ 0, got True\."):
+        positive_int(True, "seed", minimum=0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda v: env.set_seed(v), "seed"),
+    (lambda v: show_images([torch.zeros(28, 28)] * 2, nrows=v), "nrows"),
+    (lambda v: show_images([torch.zeros(28, 28)] * 2, ncols=v), "ncols"),
+    (lambda v: plot_function(torch.sin, n=v), "n (the number of points)"),
+])
+def test_layer1_helpers_refuse_true_and_floats(call, name):
+    for bad in (True, 2.0):
+        with pytest.raises(ValueError, match=name.replace("(", r"\(").replace(")", r"\)") + " must be"):
+            call(bad)
+    plt.close("all")
