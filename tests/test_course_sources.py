@@ -6,6 +6,7 @@ conftest.py reports the notebooks' times against.
 """
 
 import difflib
+import os
 import re
 import shutil
 import sys
@@ -135,3 +136,22 @@ def test_set_repo_rewrites_every_copy_and_only_the_copies(tmp_path):
 def test_set_repo_refuses_what_is_not_an_address(tmp_path, bad):
     with pytest.raises(ValueError, match="OWNER/NAME"):
         course.set_repo(bad, root=tmp_path)
+
+
+def test_no_other_file_holds_a_copy_of_the_address():
+    """A new hard-coded copy (a test, a doc) would be missed by `set-repo`: derive it from `course.repository()`."""
+    allowed = {"pyproject.toml", "README.md"} | {f"notebooks/{p.name}" for p in NOTEBOOKS}
+    address = course.repository()
+    skip = {".git", ".venv", "build", "data", "artifacts", ".pytest_cache", "__pycache__", ".ipynb_checkpoints"}
+    holders = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix not in {".py", ".md", ".toml", ".ipynb", ".cfg", ".yml", ".txt", ""}:
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if address in text and (rel not in allowed or (rel.endswith(".ipynb") and text.count(address) != 1)):
+                holders.append(rel)
+    assert not holders, f"copies of {address} that `python tools/course.py set-repo` does not rewrite: {holders}"
