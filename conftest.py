@@ -4,6 +4,9 @@
   end so it can read what the notebooks recorded through `check_result` (the file named by HELPERS_RESULTS).
 - Each notebook's wall-clock time under nbval is written to build/notebook_times.json for the README's
   budget table (speed goals are reported, not asserted).
+- A test must never leave `os.environ` changed (it would leak into every later test and every nbval kernel):
+  the environment at the end of the session is compared with the one at its start, and any difference fails
+  the run, naming the variables.
 """
 
 import json
@@ -14,6 +17,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 _times: dict[str, float] = {}
 _collected_notebooks: set[str] = set()
+
+
+_env_at_start: dict[str, str] = {}
+
+
+def pytest_sessionstart(session):
+    _env_at_start.clear()
+    _env_at_start.update(os.environ)
+
+
+def environment_changes(before: dict, after: dict) -> list[str]:
+    """One line per variable that was added, removed or changed between two snapshots of `os.environ`."""
+    lines = [f"  {k} was added (= {after[k]!r})" for k in sorted(after.keys() - before.keys())]
+    lines += [f"  {k} was removed (was {before[k]!r})" for k in sorted(before.keys() - after.keys())]
+    lines += [f"  {k} changed from {before[k]!r} to {after[k]!r}"
+              for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]
+    return lines
+
+
+def _check_environment(session) -> None:
+    changes = environment_changes(_env_at_start, dict(os.environ))
+    if not changes:
+        return
+    message = ("\nERROR: the test session changed os.environ, so later tests and every nbval kernel saw another "
+               "environment:\n" + "\n".join(changes) + "\nA test that sets a variable must restore it: use "
+               "pytest's monkeypatch.setenv/delenv (or run the code in a subprocess).")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    if session.exitstatus == 0:
+        session.exitstatus = 1  # pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -41,6 +77,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _check_environment(session)
     if not _times:
         return
     out = ROOT / "build" / "notebook_times.json"
