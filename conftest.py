@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 _times: dict[str, float] = {}
 _collected_notebooks: set[str] = set()
@@ -27,13 +29,29 @@ def pytest_sessionstart(session):
     _env_at_start.update(os.environ)
 
 
+_PYTESTS_OWN = {"PYTEST_CURRENT_TEST"}  # pytest sets and removes it around each test
+
+
 def environment_changes(before: dict, after: dict) -> list[str]:
     """One line per variable that was added, removed or changed between two snapshots of `os.environ`."""
+    before = {k: v for k, v in before.items() if k not in _PYTESTS_OWN}
+    after = {k: v for k, v in after.items() if k not in _PYTESTS_OWN}
     lines = [f"  {k} was added (= {after[k]!r})" for k in sorted(after.keys() - before.keys())]
     lines += [f"  {k} was removed (was {before[k]!r})" for k in sorted(before.keys() - after.keys())]
     lines += [f"  {k} changed from {before[k]!r} to {after[k]!r}"
               for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]
     return lines
+
+
+@pytest.fixture
+def restore_environ():
+    """Puts `os.environ` back as it was after the test, for code whose library sets variables it cannot be told
+    not to set (torch.compile's inductor adds TORCHINDUCTOR_CACHE_DIR and a pointer variable of its own)."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
 
 
 def _check_environment(session) -> None:
