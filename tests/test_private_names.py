@@ -19,9 +19,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(ROOT / "src" / "helpers").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
-# Violations another branch removes (the widgets split of issue 11 gives the explorer's data loader a public name).
-# Tolerated, not required: the test does not fail once they are gone; delete the entry then.
-PENDING = {("benchmarks/slider_latency.py", "W._get_data")}
 
 
 def _private(name: str) -> bool:
@@ -68,8 +65,7 @@ def private_uses(source: str) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_private_name_of_another_module_is_used(path):
     rel = str(path.relative_to(ROOT))
-    uses = [(line, what) for line, what in private_uses(path.read_text(encoding="utf-8"))
-            if (rel, what) not in PENDING]
+    uses = private_uses(path.read_text(encoding="utf-8"))
     assert not uses, (
         f"{rel} uses private names of project modules: "
         + "; ".join(f"line {line}: {what}" for line, what in uses)

@@ -256,6 +256,7 @@ def test_fit_with_amp_and_channels_last_on_the_cpu():
     assert history["valid_acc"][0] > 0.9
 
 
+@pytest.mark.slow
 def test_compile_time_is_reported_apart_from_training_time(restore_environ):
     """`compile=True` (the `gpu_loop` notebook's option): the first step's compilation goes to `compile_s`, not
     `train_s`. (Inductor sets environment variables: `restore_environ` removes them again.)"""
