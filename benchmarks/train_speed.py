@@ -1,4 +1,4 @@
-"""How fast is notebook 10's loop? The same model, data, batch size and epochs, trained three ways in one process.
+"""How fast is the `gpu_loop` notebook's loop? The same model, data, batch size and epochs, trained three ways in one process.
 
 1. ours: `helpers.train.fit`, uint8 images resident on the device, batches by shuffled index slicing;
 2. dataloader: the same loop fed by `DataLoader(TensorDataset(...), shuffle=True)` from float tensors in CPU
