@@ -30,13 +30,23 @@ def pytest_sessionstart(session):
 
 
 _PYTESTS_OWN = {"PYTEST_CURRENT_TEST"}  # pytest sets and removes it around each test
+# Variables libraries ADD to their own process on import or first use, whatever a test does; every notebook kernel
+# that imports them adds the same. Only their addition is tolerated: a test that changes or removes one still fails.
+ADDED_BY_LIBRARIES = {
+    "KMP_DUPLICATE_LIB_OK": "scikit-learn, on import (fastai imports it)",
+    "KMP_INIT_AT_FORK": "scikit-learn, on import (fastai imports it)",
+    "TORCHINDUCTOR_CACHE_DIR": "torch's inductor, on first use, set to its default folder",
+    "_TORCHINDUCTOR_PYOBJECT_TENSOR_DATA_PTR": "torch.compile, before it loads a compiled kernel",
+}
 
 
 def environment_changes(before: dict, after: dict) -> list[str]:
-    """One line per variable that was added, removed or changed between two snapshots of `os.environ`."""
+    """One line per variable that was added, removed or changed between two snapshots of `os.environ`
+    (additions of `ADDED_BY_LIBRARIES` aside)."""
     before = {k: v for k, v in before.items() if k not in _PYTESTS_OWN}
     after = {k: v for k, v in after.items() if k not in _PYTESTS_OWN}
-    lines = [f"  {k} was added (= {after[k]!r})" for k in sorted(after.keys() - before.keys())]
+    lines = [f"  {k} was added (= {after[k]!r})" for k in sorted(after.keys() - before.keys())
+             if k not in ADDED_BY_LIBRARIES]
     lines += [f"  {k} was removed (was {before[k]!r})" for k in sorted(before.keys() - after.keys())]
     lines += [f"  {k} changed from {before[k]!r} to {after[k]!r}"
               for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]

@@ -13,11 +13,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _session(tmp_path: Path, test_source: str) -> subprocess.CompletedProcess:
+def _session(tmp_path: Path, test_source: str, **extra_env: str) -> subprocess.CompletedProcess:
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_case.py").write_text(test_source, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("P2G_PROBE", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("P2G_PROBE", "PYTEST_", "KMP_", "TORCHINDUCTOR_", "_TORCHINDUCTOR_"))}
     env["P2G_PROBE_KEPT"] = "old"
+    env.update(extra_env)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
@@ -46,6 +48,18 @@ def test_monkeypatch_and_restore_environ_leave_the_session_clean(tmp_path):
         "def test_restored(restore_environ):\n"
         "    os.environ['P2G_PROBE_OTHER'] = '2'\n"
         "    del os.environ['P2G_PROBE_KEPT']\n"
+        "def test_a_library_adds_its_own():\n"
+        "    os.environ.setdefault('KMP_INIT_AT_FORK', 'FALSE')  # what scikit-learn does on import\n"
     ))
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "2 passed" in run.stdout and "changed os.environ" not in run.stdout
+    assert "3 passed" in run.stdout and "changed os.environ" not in run.stdout
+
+
+def test_a_library_variable_changed_by_a_test_still_fails(tmp_path):
+    run = _session(tmp_path, (
+        "import os\n"
+        "def test_moves_the_cache():\n"
+        "    os.environ['TORCHINDUCTOR_CACHE_DIR'] = '/tmp/elsewhere'\n"
+    ), TORCHINDUCTOR_CACHE_DIR="/tmp/default")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "TORCHINDUCTOR_CACHE_DIR changed from '/tmp/default' to '/tmp/elsewhere'" in run.stdout
