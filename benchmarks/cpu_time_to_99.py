@@ -172,12 +172,30 @@ def environment(threads: int) -> dict:
             "torch": torch.__version__}
 
 
+class _Threads:
+    """Sets torch's thread count for a block (None: leave it) and restores it afterwards."""
+
+    def __init__(self, n: int | None):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+        return torch.get_num_threads()
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
 def run(n_seeds: int = 5, threads: int | None = None, split: str = "test", n_train: int | None = None,
         first_seed: int = 0) -> dict:
-    """The alternating comparison; returns the report (see the module docstring)."""
-    if threads is not None:
-        torch.set_num_threads(threads)
-    threads = torch.get_num_threads()
+    """The alternating comparison with `threads` torch threads for both (default: torch's, all cores); returns
+    the report (see the module docstring)."""
+    with _Threads(threads) as n:
+        return _run(n_seeds, n, split, n_train, first_seed)
+
+
+def _run(n_seeds, threads, split, n_train, first_seed):
     train_x, train_y, eval_x, eval_y = load_sets(split, n_train)
     data = device_data(train_x, train_y, eval_x, eval_y, split)
     warm_up(train_x, train_y, eval_x, eval_y, split)
@@ -238,9 +256,11 @@ def lever_variants() -> list[tuple[str, dict]]:
 
 def run_levers(n_seeds: int = 3, threads: int | None = None, n_train: int | None = None) -> dict:
     """Each lever beside the baseline, seed by seed, on the validation split."""
-    if threads is not None:
-        torch.set_num_threads(threads)
-    threads = torch.get_num_threads()
+    with _Threads(threads) as n:
+        return _run_levers(n_seeds, n, n_train)
+
+
+def _run_levers(n_seeds, threads, n_train):
     split = "valid"
     train_x, train_y, eval_x, eval_y = load_sets(split, n_train)
     data = device_data(train_x, train_y, eval_x, eval_y, split)
