@@ -140,7 +140,7 @@ def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
     """Each row of `counts` (plus `smoothing` in every cell) divided by its total: P(next | previous), float64.
 
     `smoothing=1` is add-one (Laplace) smoothing: no pair gets probability 0, so no unseen pair costs an infinite
-    loss. Introduced in the `language_model` notebook.
+    loss. With `smoothing=0`, a row without any count is uniform (the limit of a vanishing smoothing). Introduced in the `language_model` notebook.
     """
     if not isinstance(counts, torch.Tensor) or counts.shape != (VOCAB_SIZE, VOCAB_SIZE):
         raise ValueError(f"bigram_probs wants the [27, 27] table of bigram_counts, got "
@@ -148,11 +148,9 @@ def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
     if not (isinstance(smoothing, (int, float)) and smoothing >= 0 and math.isfinite(smoothing)):
         raise ValueError(f"smoothing must be a number ≥ 0 (1 is add-one smoothing), got {smoothing!r}.")
     table = counts.double() + smoothing
-    totals = table.sum(dim=1, keepdim=True)
-    if (totals == 0).any():
-        raise ValueError("a row of counts is all zeros and smoothing is 0: that character's next-character "
-                         "probabilities are undefined. Use smoothing > 0.")
-    return table / totals
+    empty = table.sum(dim=1) == 0  # a character never seen before another one, and no smoothing:
+    table[empty] = 1.0  # its row is uniform, the limit of any smoothing → 0
+    return table / table.sum(dim=1, keepdim=True)
 
 
 def bigram_nll(probs: torch.Tensor, names: Sequence[str]) -> float:
