@@ -10,7 +10,8 @@ predictor on makemore's 32,033 names (`load_names`) and shows that it is a class
 - `bigram_counts`, `bigram_probs`, `bigram_nll`: the counting model and its average negative log-likelihood;
 - `CharMLP`: an embedding of each character, a context of several characters, one tanh hidden layer
   (Bengio et al., 2003);
-- `temperature_probs`, `entropy`, `sample_names`: turning logits into names, hotter or colder.
+- `temperature_probs`, `entropy`, `sample_names`: turning logits into names, hotter or colder;
+- `show_bigram_table`: a [27, 27] table (counts or probabilities) as a labelled picture.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "temperature_probs",
     "entropy",
     "sample_names",
+    "show_bigram_table",
 ]
 
 MARK = "."  # one symbol both starts and ends a name: "emma" is read as ".emma."
@@ -252,3 +254,37 @@ def sample_names(model: Callable[[torch.Tensor], torch.Tensor], n: int, temperat
         if was_training:
             model.train()
     return [decode(row).split(MARK)[0] for row in out]
+
+
+def show_bigram_table(table: torch.Tensor, ax=None, title: str | None = None, annotate: bool = True):
+    """Draw a [27, 27] table (counts, or probabilities P(next | previous)) as a heat map; return the axes.
+
+    Rows are the previous character, columns the next one, both labelled with `ALPHABET`. With `annotate`, each
+    cell also shows its value (whole numbers as they are, fractions to two decimals), small. Introduced in the
+    `language_model` notebook.
+    """
+    import matplotlib.pyplot as plt  # drawing is optional for this module's other functions
+
+    if not isinstance(table, torch.Tensor) or table.shape != (VOCAB_SIZE, VOCAB_SIZE):
+        raise ValueError("show_bigram_table wants a [27, 27] tensor (bigram_counts or bigram_probs), got "
+                         + (f"shape {tuple(table.shape)}" if isinstance(table, torch.Tensor) else type(table).__name__) + ".")
+    values = table.detach().cpu().double()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 9) if annotate else (5.5, 5.5))
+    ax.imshow(values.numpy(), cmap="Blues")
+    ax.set_xticks(range(VOCAB_SIZE), list(ALPHABET))
+    ax.set_yticks(range(VOCAB_SIZE), list(ALPHABET))
+    ax.tick_params(length=0, labelsize=8 if annotate else 7)
+    ax.set_xlabel("next character")
+    ax.set_ylabel("previous character")
+    if title:
+        ax.set_title(title)
+    if annotate:
+        whole = bool((values == values.round()).all())
+        high = values.max().item()
+        for i in range(VOCAB_SIZE):
+            for j in range(VOCAB_SIZE):
+                v = values[i, j].item()
+                ax.text(j, i, f"{v:.0f}" if whole else f"{v:.2f}", ha="center", va="center", fontsize=5,
+                        color="white" if v > 0.6 * high else "black")
+    return ax
