@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.results import references
+from helpers.results import references, tomllib
+
+COURSE = Path(__file__).resolve().parents[1] / "tools" / "course.toml"
+
+
+def _slugs(notebook_files) -> set[str]:
+    """The slugs (tools/course.toml) of notebooks that ran, matched by the name after the number."""
+    by_name = {e["stem"][3:]: e["slug"] for e in tomllib.loads(COURSE.read_text(encoding="utf-8"))["notebook"]}
+    return {by_name[Path(f).stem[3:]] for f in notebook_files if Path(f).stem[3:] in by_name}
 
 
 def _recorded():
@@ -29,10 +37,11 @@ def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
     if records is None:
         pytest.skip("HELPERS_RESULTS is not set: `make test` sets it")
     device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    ran_numbers = {name[:2] for name in ran}
+    ran_numbers, ran_slugs = {name[:2] for name in ran}, _slugs(ran)
     expected = [
         r for r in references().values()
-        if r.notebook and str(r.notebook)[:2] in ran_numbers and (r.device is None or r.device == device)
+        if r.notebook and (str(r.notebook) in ran_slugs or str(r.notebook)[:2] in ran_numbers)
+        and (r.device is None or r.device == device)
     ]
     assert expected, "no reference entries belong to the notebooks that ran"
     by_name = {}
