@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from helpers import language as L
 from helpers import three_vs_seven
 from helpers.train import batches
 from helpers import experiments as E
@@ -20,6 +21,26 @@ def small():
     """A real but small 3-vs-7 set: every 8th training image, every 4th validation image."""
     d = three_vs_seven()
     return d.train_x[::8].clone(), d.train_y[::8].clone(), d.valid_x[::4].clone(), d.valid_y[::4].clone()
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    """A next-character model trained for a moment on a few names: enough to sample name-like strings."""
+    names = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail"] * 5
+    X, y = L.context_pairs(names, 3)
+    torch.manual_seed(0)
+    model = L.CharMLP(context=3, emb_dim=8, hidden=32)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(model(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    model.known = set(names)
+    return model
 
 
 def _same(a: E.History, b: E.History):
@@ -382,8 +403,9 @@ def _another_value(w):
     ("lr_explorer", "run_experiment"),
     ("batch_size_explorer", "compare_batch_sizes"),
     ("quadratic_lr_explorer", "quadratic_descent"),
+    ("temperature_explorer", "temperature_samples"),
 ])
-def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, experiment):
+def test_every_control_reaches_the_experiment(small, tiny_lm, monkeypatch, explorer, experiment):
     """The forgotten mapping: changing any control must rerun the experiment with the new value."""
     pytest.importorskip("ipywidgets")
     real, calls = getattr(W, experiment), []
@@ -395,6 +417,8 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
 
     monkeypatch.setattr(W, experiment, spy)
     kwargs = {"time": None} if explorer == "quadratic_lr_explorer" else {"data": small}
+    if explorer == "temperature_explorer":
+        kwargs = {"model": tiny_lm}
     if explorer == "lr_explorer":
         kwargs["bs"] = 64
     if explorer == "batch_size_explorer":
@@ -415,6 +439,7 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
     (W.lr_explorer, E.run_experiment),
     (W.batch_size_explorer, E.compare_batch_sizes),
     (W.quadratic_lr_explorer, E.quadratic_descent),
+    (W.temperature_explorer, E.temperature_samples),
 ])
 def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
     mine, theirs = inspect.signature(explorer).parameters, inspect.signature(experiment).parameters
@@ -430,3 +455,115 @@ def test_make_explorer_refuses_a_control_the_experiment_does_not_take():
                         lambda ex, **v: None, E.run_experiment)
     with pytest.raises(ValueError, match="per_row must be a positive whole number"):
         W.make_explorer("x", {}, lambda ex, **v: None, E.run_experiment, per_row=0)
+
+
+# ---------------------------------------------------------------- temperature_samples and its explorer
+
+
+def test_temperature_samples_draws_what_sample_names_draws(tiny_lm):
+    r = E.temperature_samples(tiny_lm, temperature=0.7, n_names=20, seed=3, known=tiny_lm.known)
+    assert r["names"] == L.sample_names(tiny_lm, 20, 0.7, generator=torch.Generator().manual_seed(3))
+    assert r["known"] == [n in tiny_lm.known for n in r["names"]] and any(r["known"])
+    assert E.temperature_samples(tiny_lm, 0.7, 20, seed=3)["names"] == r["names"]  # same seed, same draw
+    assert E.temperature_samples(tiny_lm, 0.7, 20, seed=4)["names"] != r["names"]
+    assert E.temperature_samples(tiny_lm, 0.7, 3)["known"] is None
+
+
+def test_temperature_samples_entropies_match_torch(tiny_lm):
+    r = E.temperature_samples(tiny_lm, temperature=1.5, n_names=8, seed=0)
+    with torch.no_grad():
+        first = tiny_lm(torch.zeros(1, 3, dtype=torch.int64))[0]
+        X, _ = L.context_pairs(r["names"], 3)
+        steps = torch.softmax(tiny_lm(X) / 1.5, dim=1)
+    torch.testing.assert_close(r["first_probs"], torch.softmax(first / 1.5, dim=0))
+    torch.testing.assert_close(r["first_probs_t1"], torch.softmax(first, dim=0))
+    oracle = torch.distributions.Categorical(probs=r["first_probs"]).entropy().item()
+    assert r["first_entropy"] == pytest.approx(oracle, rel=1e-5)
+    assert r["mean_entropy"] == pytest.approx(torch.distributions.Categorical(probs=steps).entropy().mean().item(), rel=1e-5)
+    assert r["max_entropy"] == pytest.approx(math.log(27))
+    curve = r["curve_entropy"]
+    assert len(curve) == len(r["curve_t"]) and (curve[1:] >= curve[:-1] - 1e-6).all()  # hotter is flatter
+    assert r["curve_t"][0] == pytest.approx(E.TEMPERATURE_RANGE[0]) and curve[-1] < math.log(27)
+
+
+def test_colder_samples_are_more_common_names(tiny_lm):
+    cold = E.temperature_samples(tiny_lm, 0.2, 40, seed=1, known=tiny_lm.known)
+    hot = E.temperature_samples(tiny_lm, 4.0, 40, seed=1, known=tiny_lm.known)
+    assert sum(cold["known"]) > sum(hot["known"])
+    assert cold["first_entropy"] < hot["first_entropy"] and cold["mean_entropy"] < hot["mean_entropy"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"temperature": 0}, "temperature must be a number > 0"),
+    ({"temperature": -1.0}, "temperature must be a number > 0"),
+    ({"n_names": 0}, "n_names must be a positive whole number"),
+    ({"seed": -1}, "seed must be a whole number ≥ 0"),
+    ({"context": 0}, "context .* must be a positive whole number"),
+])
+def test_temperature_samples_refuses_bad_arguments(tiny_lm, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        E.temperature_samples(tiny_lm, **kwargs)
+    assert tiny_lm.training  # a failed call leaves the model as it found it
+
+
+def test_temperature_samples_needs_a_context_for_a_plain_function():
+    with pytest.raises(ValueError, match="pass context="):
+        E.temperature_samples(lambda X: torch.zeros(len(X), 27))
+    r = E.temperature_samples(lambda X: torch.zeros(len(X), 27), n_names=3, context=2)
+    assert r["first_entropy"] == pytest.approx(math.log(27), rel=1e-5)
+
+
+def test_temperature_explorer_reacts_to_its_slider_and_button(tiny_lm):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    ex = W.temperature_explorer(tiny_lm, known=tiny_lm.known)
+    assert isinstance(ex, ipywidgets.VBox) and "p2g-temperature_explorer" in _classes(ex)
+    t = ex.controls["temperature"]
+    assert isinstance(t, ipywidgets.FloatLogSlider) and t.continuous_update is False
+    assert t.base ** t.min == pytest.approx(E.TEMPERATURE_RANGE[0]) and t.base ** t.max == pytest.approx(E.TEMPERATURE_RANGE[1])
+    assert "p2g-temperature" in _classes(t) and "p2g-seed" in _classes(ex.controls["seed"])
+    assert "p2g-new-names" in _classes(ex.button)
+    text, png, names = ex.result.value, ex.plot.value, ex.history["names"]
+    assert png[:4] == b"\x89PNG" and "entropy of the first letter" in text and "training names" in text
+    assert all(n in text for n in names if n)
+
+    t.value = 0.3  # what the browser does: the callback runs, the text and the picture change
+    assert ex.history["temperature"] == pytest.approx(0.3, rel=0.05) and ex.history["seed"] == 0
+    assert ex.result.value != text and ex.plot.value != png
+    assert ex.previous["temperature"] == pytest.approx(1.0)
+    assert set(ex.timings) == {"sample_ms", "draw_ms"}
+
+    before = ex.history["names"]
+    ex.button.click()  # fresh samples: the next seed, the same temperature
+    assert ex.controls["seed"].value == 1 and ex.history["seed"] == 1
+    assert ex.history["names"] != before and ex.history["temperature"] == pytest.approx(0.3, rel=0.05)
+
+    bundle = ex._repr_mimebundle_()
+    assert "image/png" in bundle and "temperature_explorer" in bundle["text/plain"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"temperature": 0.0}, "temperature must be a number > 0"),
+    ({"temperature": -0.5}, "temperature must be a number > 0"),
+    ({"context": 0}, "context .* must be a positive whole number"),
+])
+def test_temperature_explorer_refuses_bad_arguments_before_building(tiny_lm, kwargs, words):
+    pytest.importorskip("ipywidgets")
+    with pytest.raises(ValueError, match=words):
+        W.temperature_explorer(tiny_lm, **kwargs)
+
+
+def test_temperature_explorer_shows_errors_instead_of_raising(tiny_lm):
+    pytest.importorskip("ipywidgets")
+    ex = W.temperature_explorer(tiny_lm)
+    ex._update_fn = lambda _ex, **_values: (_ for _ in ()).throw(RuntimeError("boom"))
+    ex.controls["temperature"].value = 2.0
+    assert "Could not run these settings" in ex.result.value and "boom" in ex.result.value
+
+
+def test_temperature_figure_draws_each_result():
+    r = E.temperature_samples(lambda X: torch.arange(27.0).expand(len(X), 27), n_names=2, context=1)
+    fig = P.TemperatureFigure()
+    png = fig.draw(r)
+    assert png[:4] == b"\x89PNG"
+    assert [b.get_height() for b in fig.bars] == pytest.approx(r["first_probs"].tolist())
+    assert fig.marker.get_xdata()[0] == r["temperature"] and "entropy" in fig.ax_bars.get_title()

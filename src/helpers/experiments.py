@@ -1,6 +1,6 @@
 """The experiments behind the course's explorers: plain functions that train or descend once and report.
 
-Layer 3 of the helpers package: imports `data`, `train` and `validate` (lower layers), never `explorer_plots`
+Layer 3 of the helpers package: imports `data`, `train`, `validate` and `language` (its own layer or lower), never `explorer_plots`
 or `widgets`, which sit on top of it. A notebook or a test calls these directly; the explorers of
 `helpers.widgets` only put sliders on their keyword arguments.
 
@@ -9,6 +9,8 @@ or `widgets`, which sit on top of it. A notebook or a test calls these directly;
 - `quadratic_data()` and `quadratic_descent(...)` are the `gradients` notebook's noisy quadratic and gradient
   descent on it.
 - `experiment_data(data)` is the 3-vs-7 data every experiment trains on (loaded once, then cached).
+- `temperature_samples(model, temperature, ...)` draws names from the `language_model` notebook's trained
+  next-character model at a temperature and measures the entropy of its next-character distributions.
 
 When a run "diverged" is said once, in `DIVERGENCE_RULE` (built from `BLOWUP_FACTOR` and `DIVERGENCE_WINDOW`).
 """
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import language
 from .data import three_vs_seven
 from .train import batches, binary_accuracy
 from .validate import positive_int
@@ -46,6 +49,8 @@ __all__ = [
     "quadratic_data",
     "quadratic_descent",
     "quadratic_loss_grid",
+    "TEMPERATURE_RANGE",
+    "temperature_samples",
 ]
 
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum 0.9", "adam": "Adam"}
@@ -501,3 +506,64 @@ def quadratic_descent(lr: float, n_steps: int = 30, time=None, speed=None, start
             "best_loss": best_loss, "verdict": verdict, "max_stable_lr": max_stable_lr,
             "time": time.numpy(), "speed": speed.numpy(), "t": t.numpy()}
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling names from a next-character model at a temperature (the `language_model` notebook).
+# --------------------------------------------------------------------------------------------------
+TEMPERATURE_RANGE = (0.1, 5.0)  # the temperature explorer's slider, and its entropy curve
+
+
+def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed: int = 0, known=None,
+                        context: int | None = None) -> dict:
+    """Draw `n_names` names from a next-character `model` at `temperature` and say how spread out its choices are.
+
+    `model` maps int64 contexts `[batch, context]` to 27 logits (the notebook's `CharMLP`); `context` defaults
+    to `model.context`. The draws use a generator seeded with `seed`, so the same seed at another temperature
+    uses the same random numbers: what changes between two temperatures is the temperature's doing. Returns a
+    dict with
+    - `names` (list of str) and `known` (for each name: is it in `known`, e.g. the training names; None without);
+    - `first_probs`: the distribution of the first letter at this temperature, `first_probs_t1` at T = 1;
+    - `first_entropy`: its entropy in nats (0: certain; `max_entropy` = log 27: uniform);
+    - `mean_entropy`: the average entropy of every next-character distribution the names were drawn from
+      (each step of each name, the end included);
+    - `curve_t`, `curve_entropy`: the first letter's entropy over `TEMPERATURE_RANGE`.
+    A temperature of 0 or below raises a ValueError that says why. Introduced in the `language_model` notebook.
+    """
+    n_names = positive_int(n_names, "n_names", example="12")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}.")
+    if context is None:
+        context = getattr(model, "context", None)
+        if context is None:
+            raise ValueError("temperature_samples: pass context=... (the model has no .context attribute).")
+    context = positive_int(context, "context (the number of previous characters the model sees)",
+                           example="3 to 8")
+    was_training = getattr(model, "training", False)
+    params = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    device = params.device if params is not None else torch.device("cpu")
+    with _one_thread(), torch.no_grad():
+        if was_training:
+            model.eval()
+        try:
+            first_logits = model(torch.zeros(1, context, dtype=torch.int64, device=device))[0].float().cpu()
+            first_probs = language.temperature_probs(first_logits, temperature)  # checks the temperature
+            names = language.sample_names(model, n_names, temperature, context=context,
+                                          generator=torch.Generator().manual_seed(seed))
+            X, _ = language.context_pairs(names, context)
+            step_probs = language.temperature_probs(model(X.to(device)).float().cpu(), temperature)
+        finally:
+            if was_training:
+                model.train()
+        curve_t = np.geomspace(*TEMPERATURE_RANGE, 60)
+        curve = language.entropy(torch.softmax(first_logits[None, :] / torch.as_tensor(curve_t, dtype=torch.float32)[:, None], dim=1))
+    known_set = set(known) if known is not None else None
+    return {
+        "temperature": float(temperature), "seed": seed, "names": names,
+        "known": [n in known_set for n in names] if known_set is not None else None,
+        "first_probs": first_probs, "first_probs_t1": torch.softmax(first_logits, dim=0),
+        "first_entropy": float(language.entropy(first_probs)),
+        "mean_entropy": float(language.entropy(step_probs).mean()),
+        "max_entropy": math.log(language.VOCAB_SIZE),
+        "curve_t": curve_t, "curve_entropy": curve.numpy(),
+    }

@@ -8,6 +8,7 @@ or a notebook can call these without any widget.
 - `LossAccuracyFigure().draw(history, previous)`: the learning-rate explorer's loss and accuracy curves.
 - `batch_size_figure(rows)` and `batch_size_table(rows)`: the batch-size comparison as plots and a table.
 - `QuadraticFigure().draw(result)`: gradient descent on the quadratic's loss surface.
+- `TemperatureFigure().draw(result)`: `temperature_samples`' first-letter distribution and its entropy.
 - `new_figure(...)` and `png_bytes(fig)`: the two steps every figure here shares (a new explorer uses them).
 """
 
@@ -19,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-from .experiments import History, quadratic_loss_grid
+from .experiments import TEMPERATURE_RANGE, History, quadratic_loss_grid
 
 __all__ = [
     "new_figure",
@@ -28,6 +29,7 @@ __all__ = [
     "batch_size_figure",
     "batch_size_table",
     "QuadraticFigure",
+    "TemperatureFigure",
 ]
 
 
@@ -250,4 +252,52 @@ class QuadraticFigure:
         if not self.laid_out:
             self.fig.tight_layout()
             self.laid_out = True
+        return png_bytes(self.fig)
+
+
+class TemperatureFigure:
+    """`temperature_samples`' result in two panels: the distribution of a name's first letter at the chosen
+    temperature (bars) over the model's own, T = 1 (outline), and that distribution's entropy against the
+    temperature, with the chosen one marked. The figure and its artists are made once; a redraw only sets their
+    data and titles.
+    """
+
+    def __init__(self):
+        from .language import ALPHABET
+
+        self.fig, (self.ax_bars, self.ax_curve) = new_figure((10, 3.2), 2)
+        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.86, wspace=0.25)
+        b, c = self.ax_bars, self.ax_curve
+        x = np.arange(len(ALPHABET))
+        self.bars = b.bar(x, np.zeros(len(ALPHABET)), color="C0", label="at this temperature")
+        self.outline, = b.step(x, np.zeros(len(ALPHABET)), where="mid", color="0.3", lw=1, label="T = 1 (the model's own)")
+        b.set_xticks(x, list(ALPHABET), fontsize=7)
+        b.set_xlabel("first character of a name")
+        b.set_ylabel("probability")
+        b.legend(loc="upper right", fontsize=8)
+        self.curve, = c.semilogx([], [], color="C1")
+        self.marker, = c.semilogx([], [], "o", color="C3", ms=7)
+        self.uniform = c.axhline(0, color="0.5", ls="--", lw=1, label="uniform over 27: log 27")
+        c.set_xlim(*TEMPERATURE_RANGE)
+        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]]
+        c.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        c.minorticks_off()
+        c.set_xlabel("temperature T (log scale)")
+        c.set_ylabel("entropy (nats)")
+        c.grid(alpha=0.3)
+        c.legend(loc="lower right", fontsize=8)
+
+    def draw(self, r: dict) -> bytes:
+        """PNG bytes of one `temperature_samples` result."""
+        probs, base = np.asarray(r["first_probs"]), np.asarray(r["first_probs_t1"])
+        self.outline.set_ydata(base)
+        self.curve.set_data(r["curve_t"], r["curve_entropy"])
+        self.uniform.set_ydata([r["max_entropy"]] * 2)
+        self.ax_curve.set_ylim(0, r["max_entropy"] * 1.08)
+        for bar, p in zip(self.bars, probs):
+            bar.set_height(p)
+        self.ax_bars.set_ylim(0, max(probs.max(), base.max()) * 1.1)
+        self.marker.set_data([r["temperature"]], [r["first_entropy"]])
+        self.ax_bars.set_title(f"First letter at T = {r['temperature']:.2f}: entropy {r['first_entropy']:.2f} nats")
+        self.ax_curve.set_title("Entropy of the first-letter distribution")
         return png_bytes(self.fig)

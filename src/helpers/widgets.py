@@ -6,6 +6,8 @@ Layer 5 of the helpers package (the top): the experiments live in `helpers.exper
 - `lr_explorer()` puts sliders on `run_experiment`'s arguments and redraws the loss and accuracy curves.
 - `batch_size_explorer()` shows `compare_batch_sizes` as a table and plots.
 - `quadratic_lr_explorer()` draws every step of `quadratic_descent` on the loss surface.
+- `temperature_explorer(model)` samples names from a trained next-character model (`temperature_samples`)
+  with a temperature slider and a button for fresh samples, and shows the entropy of the choices.
 - `make_explorer(...)` is what each of them is built with.
 
 A notebook shows an explorer with one line (`lr_explorer()`); outside a live Jupyter front end (nbval, a
@@ -19,8 +21,8 @@ value to the experiment under its key (`Explorer.values()`), so no code maps a c
 3. the explorer's own keyword for the control's starting value.
 A new explorer is an experiment function in `experiments`, a figure in `explorer_plots`, and a function here
 that builds the table and an `update(ex, **values)` and returns `make_explorer(...).update()`.
-Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`) and the `gradients`
-notebook (`quadratic_lr_explorer`).
+Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`), the `gradients`
+notebook (`quadratic_lr_explorer`) and the `language_model` notebook (`temperature_explorer`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .experiments import (
     MODELS,
     OPTIMIZERS,
     QUADRATIC_VERDICTS,
+    TEMPERATURE_RANGE,
     History,
     check_experiment_args,
     compare_batch_sizes,
@@ -48,8 +51,9 @@ from .experiments import (
     quadratic_data,
     quadratic_descent,
     run_experiment,
+    temperature_samples,
 )
-from .explorer_plots import LossAccuracyFigure, QuadraticFigure, batch_size_figure, batch_size_table
+from .explorer_plots import LossAccuracyFigure, QuadraticFigure, TemperatureFigure, batch_size_figure, batch_size_table
 from .validate import positive_int
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "lr_explorer",
     "batch_size_explorer",
     "quadratic_lr_explorer",
+    "temperature_explorer",
     # still importable from here, but they live in helpers.experiments now: import them from there
     "OPTIMIZERS",
     "MODELS",
@@ -364,3 +369,50 @@ def quadratic_lr_explorer(time=None, speed=None, lr: float = 0.5, n_steps: int =
         ex.summary = text
 
     return make_explorer("quadratic_lr_explorer", controls, update, quadratic_descent).update()
+
+
+def temperature_explorer(model, temperature: float = 1.0, n_names: int = 12, seed: int = 0, known=None,
+                         context: int | None = None):
+    """A temperature slider and a "New names" button over a trained next-character `model` (the
+    `language_model` notebook's `CharMLP`): each change draws `n_names` names (`temperature_samples`), lists
+    them (names found in `known`, e.g. the training names, are marked) and draws the first letter's
+    distribution and its entropy against the temperature. The button moves to the next seed; the slider keeps
+    the seed, so two temperatures are compared on the same random numbers. Introduced in the `language_model`
+    notebook.
+    """
+    ipywidgets = _widgets()
+    temperature_samples(model, temperature, n_names, seed, None, context)  # bad arguments fail here, clearly
+    low, high = TEMPERATURE_RANGE
+    controls = {
+        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
+                                                 step=0.02, description="temperature", readout_format=".2f",
+                                                 continuous_update=False, style=_STYLE),
+        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
+                                          layout=ipywidgets.Layout(width="150px")),
+    }
+    button = ipywidgets.Button(description="New names", button_style="primary")
+    button.add_class("p2g-new-names")
+    drawer = TemperatureFigure()
+
+    def update(ex, **values):
+        t0 = time.perf_counter()
+        r = temperature_samples(model, n_names=n_names, known=known, context=context, **values)
+        t1 = time.perf_counter()
+        ex.plot.value = drawer.draw(r)
+        t2 = time.perf_counter()
+        ex.previous, ex.history = ex.history, r
+        marks = r["known"] or [False] * len(r["names"])
+        shown = ", ".join(f"<b>{html.escape(n)}</b>" if k else html.escape(n or "(empty)")
+                          for n, k in zip(r["names"], marks))
+        in_known = f"; <b>bold</b>: {sum(marks)} of {len(marks)} are training names" if r["known"] is not None else ""
+        entropy = (f"T = {r['temperature']:.2f}, seed {r['seed']}: entropy of the first letter {r['first_entropy']:.2f} "
+                   f"nats, of every next character drawn {r['mean_entropy']:.2f} nats on average "
+                   f"(uniform: {r['max_entropy']:.2f})")
+        ex.result.value = f"{_CSS}{shown}<br><small>{html.escape(entropy)}{in_known}</small>"
+        ex.summary = f"{entropy}: {', '.join(r['names'])}"
+        ex.timings = {"sample_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
+
+    ex = make_explorer("temperature_explorer", controls, update, temperature_samples, row_end=[button])
+    ex.button = button
+    button.on_click(lambda _b: setattr(ex.controls["seed"], "value", ex.controls["seed"].value + 1))
+    return ex.update()
