@@ -400,8 +400,7 @@ def test_the_course_reference_file_is_consistent():
     slugs = {entry["slug"] for entry in course["notebook"]}
     for name, ref in refs.items():
         nb, _, what = name.partition("/")
-        # 'NN/what' until the renumbering moves every name to its slug; a new notebook's results use the slug
-        assert ((len(nb) == 2 and nb.isdigit()) or nb in slugs) and what, f"{name}: names are 'slug/what' (or 'NN/what')"
+        assert nb in slugs and what, f"{name}: names are 'slug/what', with a slug of tools/course.toml"
         assert ref.notebook == nb, f"{name}: notebook = {ref.notebook!r}, but the name says {nb!r}"
         assert "anchor" in raw[name], f"{name}: give an anchor (the outside figure), e.g. 'fastbook ch. 4'"
         assert (ref.anchor_value is None) or ref.anchor, f"{name}: anchor_value without an anchor"
