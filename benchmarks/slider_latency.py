@@ -23,11 +23,11 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from helpers.data import load_names
 from helpers.experiments import experiment_data
 from helpers.language import CharMLP, context_pairs, split_names
 from helpers.train import batches
@@ -65,17 +65,9 @@ def _time_changes(ex, lrs: list[float]) -> tuple[list[float], list[dict]]:
     return times, parts
 
 
-def _load_names() -> list[str]:
-    try:
-        from helpers.data import load_names
-    except ImportError:  # TEMPORARY until helpers.data.load_names lands: read $NAMES_DIR/names.txt
-        return (Path(os.environ["NAMES_DIR"]) / "names.txt").read_text(encoding="utf-8").split()
-    return load_names()
-
-
 def _trained_language_model(context: int = 8, n_epochs: int = 2, lr: float = 1e-2, bs: int = 256):
     """The notebook's character MLP (16-d embeddings, 256 units), trained briefly with its loop (AdamW, one-cycle)."""
-    train_names = split_names(_load_names()).train
+    train_names = split_names(load_names()).train
     X, y = context_pairs(train_names, context)
     torch.manual_seed(42)
     model = CharMLP(context, emb_dim=16, hidden=256)

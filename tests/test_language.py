@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import language as L
+from helpers.data import load_names
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -29,8 +30,8 @@ def names():
     folder = os.environ.get("NAMES_DIR")
     path = Path(folder) / "names.txt" if folder else None
     if path is None or not path.is_file():
-        pytest.skip("set NAMES_DIR to the folder holding names.txt")
-    return path.read_text(encoding="utf-8").split()
+        pytest.skip("set NAMES_DIR to the folder holding names.txt (CI sets it) to run the real-data tests")
+    return load_names()
 
 
 # ------------------------------------------------------------------------------------------ encoding
