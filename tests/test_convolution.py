@@ -184,6 +184,9 @@ def test_plot_receptive_field_draws_one_square_per_window():
     ax = plot_receptive_field(torch.rand(28, 28), simple_cnn(), title="t")
     sizes = sorted(p.get_width() for p in ax.patches)
     assert sizes == [5, 6, 10, 12] and ax.get_title() == "t"
+    boxes = [(p.get_x(), p.get_y(), p.get_x() + p.get_width(), p.get_y() + p.get_height()) for p in ax.patches]
+    for inner, outer in zip(boxes, boxes[1:]):  # each field lies inside the next layer's
+        assert outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[0] == "1. conv 5×5: 5×5" and legend[-1] == "4. max-pool 2×2: 12×12"
     with pytest.raises(ValueError, match="one 2-D image"):

@@ -12,6 +12,7 @@ Every function takes PyTorch's layout: a batch of images `x` is `[N, C_in, H, W]
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from typing import Iterable
 
@@ -222,13 +223,25 @@ def receptive_fields(layers: Iterable) -> list[ReceptiveField]:
     return fields
 
 
-def plot_receptive_field(image, layers: Iterable, center: tuple[int, int] | None = None, ax=None,
+def _pick_unit(f: ReceptiveField, n_out: int, center: float, lo: float, hi: float) -> int:
+    """Index (along one side) of the unit of a layer with field `f` and `n_out` outputs whose field lies inside
+    [lo, hi] and is centred nearest to `center`; the nearest one overall when none lies inside."""
+    def distance(i):
+        return abs(f.start + i * f.jump + (f.size - 1) / 2 - center)
+
+    inside = [i for i in range(n_out) if f.start + i * f.jump >= lo and f.start + i * f.jump + f.size - 1 <= hi]
+    return min(inside or range(n_out), key=distance)
+
+
+def plot_receptive_field(image, layers: Iterable, center: tuple[float, float] | None = None, ax=None,
                          title: str | None = None):
     """Draw `image` with one square per sliding-window layer of `layers`: the input pixels that one unit of that
-    layer sees, for the unit whose field is centred nearest to `center` (row, column; default the image's centre).
+    layer sees. The unit of the last layer is the one whose field is centred nearest to `center` (row, column;
+    default the image's centre); for each earlier layer it is a unit inside that field, so the squares nest.
 
-    The squares nest and grow with depth; parts that reach into the padding are drawn as far as the image goes.
-    `layers` is what `receptive_fields` takes. Returns the Axes. Introduced in the `convolutions` notebook.
+    Parts of a field that reach into the padding are drawn only as far as the image goes; the legend (below the
+    image) names each layer and its field's size. `layers` is what `receptive_fields` takes. Returns the Axes.
+    Introduced in the `convolutions` notebook.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -242,29 +255,34 @@ def plot_receptive_field(image, layers: Iterable, center: tuple[int, int] | None
     h, w = img.shape
     layers = list(layers)
     fields = receptive_fields(layers)
-    windowed = [f for layer, f in zip(layers, fields) if _window(layer) is not None]
-    # the output size after each windowed layer, to keep the chosen unit inside its feature map
-    n_h, n_w, sizes = h, w, []
-    for layer in layers[:len(fields)]:
+    windowed, sizes = [], []  # the fields of the sliding-window layers, and the output size after each
+    n_h, n_w = h, w
+    for layer, f in zip(layers, fields):
         window = _window(layer)
         if window is not None:
             _, k, s, p = window
             n_h, n_w = conv_output_size(n_h, k, s, p), conv_output_size(n_w, k, s, p)
+            windowed.append(f)
             sizes.append((n_h, n_w))
     cy, cx = center if center is not None else ((h - 1) / 2, (w - 1) / 2)
+    boxes = []  # (top, left) of each field, from the last layer inwards
+    top_lo, top_hi, left_lo, left_hi = -math.inf, math.inf, -math.inf, math.inf
+    for f, (oh, ow) in zip(reversed(windowed), reversed(sizes)):
+        i, j = _pick_unit(f, oh, cy, top_lo, top_hi), _pick_unit(f, ow, cx, left_lo, left_hi)
+        top, left = f.start + i * f.jump, f.start + j * f.jump
+        boxes.append((top, left))
+        top_lo, top_hi, left_lo, left_hi = top, top + f.size - 1, left, left + f.size - 1
+        cy, cx = top + (f.size - 1) / 2, left + (f.size - 1) / 2
     if ax is None:
-        _, ax = plt.subplots(figsize=(3.5, 3.5))
+        _, ax = plt.subplots(figsize=(3.5, 4.5))
     show_image(img, ax=ax)
     colors = plt.get_cmap("viridis")(torch.linspace(0.15, 0.95, len(windowed)).tolist())
-    for n, (f, (oh, ow), color) in enumerate(zip(windowed, sizes, colors), start=1):
-        i = min(max(round((cy - f.start - (f.size - 1) / 2) / f.jump), 0), oh - 1)
-        j = min(max(round((cx - f.start - (f.size - 1) / 2) / f.jump), 0), ow - 1)
-        top, left = f.start + i * f.jump, f.start + j * f.jump
+    for n, (f, (top, left), color) in enumerate(zip(windowed, reversed(boxes), colors), start=1):
         bottom, right = min(top + f.size, h), min(left + f.size, w)
         top, left = max(top, 0), max(left, 0)
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, lw=2, color=color,
                                label=f"{n}. {f.layer}: {f.size}×{f.size}"))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="receptive field after")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, title="receptive field after layer")
     if title is not None:
         ax.set_title(title)
     return ax
