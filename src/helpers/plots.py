@@ -1,8 +1,9 @@
 """Pictures: digits as images and functions as curves.
 
-Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
+Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
 Every function takes `ax=None`: pass an existing matplotlib Axes to draw into it, or let it make one.
-Introduced in notebook 01 (`show_image`, `show_images`) and notebook 03 (`plot_function`).
+`show_images` is used from the `start` notebook on; `show_image` is introduced in the `tensors` notebook and
+`plot_function` in the `gradients` notebook.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from helpers.validate import positive_int
 
 __all__ = ["show_image", "show_images", "plot_function"]
 
@@ -71,6 +74,9 @@ def show_images(
     `imgs` is a list of images or a tensor whose first dimension counts images. Extra grid cells stay empty.
     """
     imgs = list(imgs)
+    nrows = positive_int(nrows, "show_images: nrows", example="1 or 2")
+    if ncols is not None:
+        ncols = positive_int(ncols, "show_images: ncols", example="8, or None to fit the images in nrows rows")
     if not imgs:
         raise ValueError("show_images got no images to show: pass a non-empty list or tensor of images.")
     if titles is not None and len(titles) != len(imgs):
@@ -106,6 +112,7 @@ def plot_function(
     """Plot `f` over [min, max]. `f` takes a tensor and returns a tensor of the same shape. Returns the Axes."""
     if not min < max:
         raise ValueError(f"plot_function needs min < max, got min={min} and max={max}.")
+    n = positive_int(n, "plot_function: n (the number of points)", example="200 (the default)", minimum=2)
     x = torch.linspace(min, max, n)
     with torch.no_grad():
         y = f(x)
