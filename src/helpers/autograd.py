@@ -87,7 +87,7 @@ class Value:
 
     @staticmethod
     def _wrap(other) -> "Value":
-        return other if isinstance(other, Value) else Value(_as_float(other, "an operation on a Value"))
+        return other if isinstance(other, Value) else Value(_as_float(other, "an operation on a Value"), label="const")
 
     # --- the four arithmetic operations -----------------------------------------------------------------------
     def __add__(self, other) -> "Value":
@@ -209,9 +209,13 @@ class Value:
 
 
 def topological_order(root: Value) -> list[Value]:
-    """Every node the `root` depends on, each after all of its inputs (root last). Iterative: deep graphs are fine."""
-    if not isinstance(root, Value):
-        raise TypeError(f"topological_order needs a Value, got {type(root).__name__}.")
+    """Every node the `root` depends on, each after all of its inputs (root last). Iterative: deep graphs are fine.
+
+    Works for any Value-like object with a `_prev` tuple of inputs (the notebook's own `Value` classes too).
+    """
+    if not hasattr(root, "_prev"):
+        raise TypeError(f"topological_order needs a Value (an object with .data, .grad and ._prev), "
+                        f"got {type(root).__name__}.")
     order, seen = [], set()
     stack = [(root, False)]
     while stack:
@@ -349,13 +353,15 @@ def value_graph(root: Value, show_grad: bool = True) -> tuple[list[GraphNode], l
     """The graph ending at `root` as nodes (one per Value: label, operation, value, gradient) and edges.
 
     An edge (a, b) says "a is an input of b". A Value used twice by one node gives two edges. Leaves have
-    kind "input", the root "output", the rest "op". Introduced in the `backprop` notebook.
+    kind "input", the root "output", the rest "op". Any Value-like object works (`.data`, `.grad`, `._prev`,
+    and optionally `.op` and `.label`). Introduced in the `backprop` notebook.
     """
     order = topological_order(root)
     nodes, edges = [], []
     for v in order:
-        title = v.label or ("" if v._prev else "const")
-        head = f"{title} = {v.op}" if (v.op and title) else (v.op or title)
+        op, label = getattr(v, "op", ""), getattr(v, "label", "")
+        title = label or ("" if v._prev else "input")
+        head = f"{title} = {op}" if (op and title) else (op or title)
         lines = [head, f"value {_fmt(v.data)}"] + ([f"grad {_fmt(v.grad)}"] if show_grad else [])
         kind = "output" if v is root else ("op" if v._prev else "input")
         nodes.append(GraphNode(id(v), "\n".join(lines), kind))

@@ -171,7 +171,8 @@ def draw_network(sizes: Sequence[int], ax=None, title: str | None = None, layer_
     for labels, col, side in ((input_labels, 0, -1), (output_labels, len(sizes) - 1, 1)):
         for yy, text in zip(ys[col], labels or []):
             ax.text(col + side * 0.18, yy, text, ha="right" if side < 0 else "left", va="center", fontsize=8)
-    names = layer_names or (["input"] + [f"hidden {i}" for i in range(1, len(sizes) - 1)] + ["output"])
+    hidden = ["hidden"] if len(sizes) == 3 else [f"hidden {i}" for i in range(1, len(sizes) - 1)]
+    names = layer_names or (["input"] + hidden + ["output"])
     for col, name in enumerate(names):
         ax.text(col, max(shown) / 2 + 0.3, f"{name}\n{sizes[col]} node{'s' * (sizes[col] != 1)}", ha="center",
                 va="bottom", fontsize=9)
