@@ -337,3 +337,144 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_every_detector_name_is_documented():
     assert all(isinstance(v, str) and v for v in DETECTORS.values())
+
+
+def test_the_model_is_restored_even_when_the_step_escapes():
+    """KeyboardInterrupt is not an Exception the detectors catch: it leaves check_training_step, and the restore
+    context still puts the weights, the optimizer state, the gradients and the mode back."""
+    model, loss_fn, opt, batch = setup(extra=(nn.Dropout(0.5),), opt_cls=torch.optim.Adam, lr=1e-2)
+    standard_step(model, loss_fn, opt, batch)
+    state, opt_state = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+    grads = [p.grad.clone() for p in model.parameters()]
+    calls = []
+
+    def interrupted(model, loss_fn, opt, batch):
+        calls.append(1)
+        if len(calls) == 5:  # inside the one-batch test, after four real updates
+            model.eval()
+            raise KeyboardInterrupt
+        return standard_step(model, loss_fn, opt, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(model, loss_fn, opt, batch, step_fn=interrupted)
+    assert len(calls) == 5
+    assert all(torch.equal(a, b) for a, b in zip(state.values(), model.state_dict().values()))
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    after = opt.state_dict()["state"]
+    assert all(torch.equal(after[k]["exp_avg"], opt_state["state"][k]["exp_avg"]) for k in after)
+    assert opt.state_dict()["state"][0]["step"] == opt_state["state"][0]["step"]
+    assert model.training
+
+
+def test_every_phase_starts_from_the_model_as_given():
+    """Batch norm's running statistics move in every forward pass in training mode; after the check they are
+    back, and the one-batch test starts from the given weights (its first loss is the given model's loss)."""
+    model, loss_fn, opt, (x, y) = setup(extra=(nn.BatchNorm1d(32),))
+    bn = model[2]
+    running = bn.running_mean.clone()
+    with torch.no_grad():
+        first = float(loss_fn(copy.deepcopy(model)(x), y))
+    report = run(model, loss_fn, opt, (x, y))
+    assert torch.equal(bn.running_mean, running) and int(bn.num_batches_tracked) == 0
+    assert report.notes[-1].startswith(f"one-batch test: loss {first:.3g} → ")
+
+
+# ------------------------------------------------------------------ every detector fires on its bug
+# One buggy scenario per name in DETECTORS (a new detector without one fails `test_every_detector_fires`).
+
+
+def _no_zero_grad(model, loss_fn, opt, batch):
+    loss = loss_fn(model(batch[0]), batch[1])
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _no_step(model, loss_fn, opt, batch):
+    opt.zero_grad()
+    loss = loss_fn(model(batch[0]), batch[1])
+    loss.backward()
+    return loss
+
+
+def _in_place_on_a_leaf(model, loss_fn, opt, batch):
+    loss = loss_fn(model(batch[0]), batch[1])
+    loss.backward()
+    for p in model.parameters():
+        p -= 0.1 * p.grad  # outside torch.no_grad()
+    return loss
+
+
+def _softmax_model():
+    model, loss_fn, opt, batch = setup()
+    model.append(nn.Softmax(dim=1))
+    return run(model, loss_fn, opt, batch)
+
+
+def _nan_input():
+    model, loss_fn, opt, (x, y) = setup()
+    x = x.clone()
+    x[0, 0] = float("nan")
+    return run(model, loss_fn, opt, (x, y))
+
+
+def _frozen_layer():
+    model, loss_fn, opt, batch = setup()
+    model[0].weight.requires_grad_(False)
+    return run(model, loss_fn, opt, batch)
+
+
+def _eval_mode_while_training():
+    model, loss_fn, opt, batch = setup(extra=(nn.Dropout(0.2),))
+    return run(model.eval(), loss_fn, opt, batch)
+
+
+def _sorted_batches():
+    labels = torch.cat([torch.zeros(500), torch.ones(500)]).long()
+    return check_shuffling([torch.arange(i, i + 50) for i in range(0, 1000, 50)], labels=labels)
+
+
+def _shared_validation_examples():
+    train_x = torch.rand(100, 784)
+    return check_overlap(train_x, torch.cat([torch.rand(20, 784), train_x[:5]]))
+
+
+BUGGY = {
+    "accumulating_gradients": lambda: run(*setup(), step_fn=_no_zero_grad),
+    "target_dtype": lambda: check_targets(torch.randn(8, 4), torch.randint(0, 4, (8,)).float(), nn.CrossEntropyLoss()),
+    "target_shape": lambda: check_targets(torch.randn(8, 1), torch.rand(8), nn.MSELoss()),
+    "target_range": lambda: check_targets(torch.randn(8, 2), torch.tensor([3, 7] * 4), nn.CrossEntropyLoss()),
+    "softmax_before_loss": _softmax_model,
+    "loss_not_falling": lambda: run(*setup(lr=1e-6)),
+    "nan_loss": _nan_input,
+    "loss_error": lambda: run(*setup()[:3], (make_data()[0], make_data()[1].float())),
+    "step_error": lambda: run(*setup(), step_fn=_in_place_on_a_leaf),
+    "params_unchanged": lambda: run(*setup(), step_fn=_no_step),
+    "no_gradient": _frozen_layer,
+    "optimizer_params": lambda: run(*setup()[:2], torch.optim.SGD(make_model().parameters(), lr=0.1), make_data()),
+    "mode": _eval_mode_while_training,
+    "unshuffled": _sorted_batches,
+    "overlap": _shared_validation_examples,
+}
+
+
+@pytest.mark.parametrize("detector", sorted(DETECTORS))
+def test_every_detector_fires(detector):
+    assert detector in BUGGY, f"give the new detector {detector!r} a buggy scenario in BUGGY (tests/test_diagnose.py)"
+    report = BUGGY[detector]()
+    assert detector in report.fired, str(report)
+    finding = next(f for f in report if f.detector == detector)
+    assert finding.what and finding.why and finding.fix  # a finding that explains itself
+
+
+def test_every_buggy_scenario_names_a_detector():
+    assert set(BUGGY) == set(DETECTORS), f"scenarios for unknown detectors: {set(BUGGY) - set(DETECTORS)}"
+
+
+def test_counts_are_whole_numbers():
+    model, loss_fn, opt, batch = setup()
+    for bad in (True, 50.0):
+        with pytest.raises(ValueError, match="check_training_step: n_steps must be a whole number ≥ 2"):
+            check_training_step(model, loss_fn, opt, batch, n_steps=bad)
+        with pytest.raises(ValueError, match="check_shuffling: max_batches must be a positive whole number"):
+            check_shuffling([torch.arange(4)], labels=torch.tensor([0, 1, 0, 1]), max_batches=bad)

@@ -34,15 +34,16 @@ def _pip_section(env) -> list[str]:
 
 
 def _requirements(lines) -> dict[str, str]:
-    """name -> specifier for the requirement lines (options such as `-c file` and `-e .` are not packages)."""
+    """name -> specifier and marker for the requirement lines (options such as `-c file` and `-e .` and comments
+    are not packages)."""
     reqs = {}
     for line in lines:
-        if line.startswith("-"):
+        if line.startswith(("-", "#")) or not line.strip():
             continue
         req = Requirement(line)
         name = canonicalize_name(req.name)
         assert name not in reqs, f"{req.name} is listed twice"
-        reqs[name] = str(req.specifier)
+        reqs[name] = str(req.specifier) + (f"; {req.marker}" if req.marker else "")
     return reqs
 
 
@@ -77,3 +78,25 @@ def test_pip_section_uses_the_constraints_and_installs_the_course(env):
     assert "-e ." in lines
     torch_pin = [l for l in (ROOT / "constraints.txt").read_text().splitlines() if l.startswith("torch==")]
     assert torch_pin, "constraints.txt must pin torch exactly"
+
+
+def test_constraints_pin_every_direct_dependency_exactly(project):
+    """`-c constraints.txt` only helps a package it names: each of pyproject's dependencies is pinned there with
+    `==`, under the same marker (tomli, needed below Python 3.11 only, is pinned for those Pythons only)."""
+    wanted = _requirements(project["dependencies"] + project["optional-dependencies"]["dev"])
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            assert len(req.specifier) == 1 and next(iter(req.specifier)).operator == "==", (
+                f"constraints.txt: {line!r} is not an exact pin (write name==version)")
+            pins[canonicalize_name(req.name)] = req
+    for name, spec in wanted.items():
+        assert name in pins, f"{name} is a dependency in pyproject.toml but constraints.txt does not pin it"
+        marker = spec.partition("; ")[2]
+        assert str(pins[name].marker or "") == marker, (
+            f"{name}: constraints.txt's marker {str(pins[name].marker or '')!r} differs from pyproject's {marker!r}")
+        required = Requirement(f"{name}{spec.partition(';')[0]}").specifier
+        version = next(iter(pins[name].specifier)).version
+        assert required.contains(version, prereleases=True), (
+            f"{name}: constraints.txt pins {version}, outside pyproject's {required}")

@@ -5,8 +5,11 @@ Plots are drawn with matplotlib's Agg backend (no window); torch is the oracle w
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import random
+import subprocess
 import sys
 import types
 
@@ -25,6 +28,7 @@ from helpers.exercises import check, explain_mismatch  # noqa: E402
 from helpers.plots import plot_function, show_image, show_images  # noqa: E402
 from helpers.results import ResultMismatch, check_result  # noqa: E402
 from helpers.train import accuracy, batches, binary_accuracy  # noqa: E402
+from helpers.validate import positive_int  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +148,28 @@ def test_environment_report_fields(plain_platform):
     for label in ("platform", "python", "torch", "fastai", "device", "cpu cores", "advice"):
         assert label in text
     assert torch.__version__ in text
-    assert report.advice == ["No GPU found: every notebook still runs on the CPU, notebook 10 trains fewer epochs."]
+    assert report.advice == ["No GPU found: every notebook still runs on the CPU; the `gpu_loop` notebook trains "
+                             "fewer epochs."]
+
+
+def test_environment_report_reads_fastai_version_without_importing_fastai():
+    # in a fresh interpreter: this test process may have imported fastai already
+    code = ("import sys, helpers.env as env; r = env.environment_report(); "
+            "print(r.fastai); print(sorted(m for m in sys.modules if m.split('.')[0] == 'fastai'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HELPERS_DEVICE": "cpu"}).stdout.splitlines()
+    assert out == [importlib.metadata.version("fastai"), "[]"]
+
+
+def test_environment_report_without_fastai(plain_platform):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    _cpu_only(plain_platform)
+    plain_platform.setattr(env.importlib.metadata, "version", not_installed)
+    report = env.environment_report()
+    assert report.fastai is None
+    assert "fastai   : not installed (only the `modules` notebook and the benchmarks need it)" in str(report)
 
 
 @pytest.mark.parametrize("where, setup, hint", [
@@ -164,7 +189,8 @@ def test_environment_report_gives_gpu_advice_on_hosted_platforms(plain_platform,
 
 def test_package_exports():
     for name in helpers.__all__:
-        assert callable(getattr(helpers, name)), name
+        value = getattr(helpers, name)
+        assert name.isupper() or callable(value), name  # functions and classes, plus constants such as LAYERS
 
 
 # -------------------------------------------------------------------------------------------- plots
@@ -392,6 +418,87 @@ def test_check_hint_and_raising_test_messages(capsys):
     assert "checking the answer raised TypeError" in capsys.readouterr().out
 
 
+_SUM = "that is the sum: divide by the number of items"
+
+
+@pytest.mark.parametrize("answer, expected, mistakes, mark, words", [
+    # numbers: a known mistake, matched within the same tolerance as the right answer
+    (6.0, 2.0, [(6.0, _SUM)], "❌", _SUM),
+    (6.00000001, 2.0, [(6.0, _SUM)], "❌", _SUM),
+    (7.0, 2.0, [(6.0, _SUM)], "❌", "got 7, but the expected value is 2"),  # no match: the structural message
+    (6.0, 2.0, [(5.0, "five"), (6.0, _SUM)], "❌", _SUM),  # the matching pair, wherever it stands
+    # tensors: same shape/dtype rules as explain_mismatch
+    (torch.tensor([3.0, 6.0]), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)], "❌", _SUM),
+    (torch.tensor([3.0, 6.0], dtype=torch.float64), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)],
+     "❌", _SUM),
+    (torch.tensor([3.0, 6.5]), torch.tensor([1.5, 3.0]), [(torch.tensor([3.0, 6.0]), _SUM)], "❌", "2 of 2 values are off"),
+    (torch.ones(2, 3), torch.ones(3, 2), [(torch.ones(3), "a row, not the grid")], "❌", "the shape is (2, 3)"),
+    (torch.ones(3), torch.ones(3, 2), [(torch.ones(3), "you averaged over the wrong dimension: use dim=0")],
+     "❌", "you averaged over the wrong dimension"),
+    (torch.tensor(6.0), 2.0, [(6.0, _SUM)], "❌", "(use .item()"),  # a tensor is not the number 6.0: rules are the same
+    # lists
+    ([28, 28], (28, 28), [([28, 28], "unused")], "✅", "correct"),
+    ([784], (28, 28), [([784], "that is the flattened size: keep the two dimensions")], "❌", "flattened size"),
+    ([784, 1], (28, 28), [([784], "that is the flattened size")], "❌", "item 0: got 784"),
+    # the right answer wins, even when an author lists it as a mistake
+    (2.0, 2.0, [(2.0, "never shown")], "✅", "correct"),
+    (torch.ones(3), torch.ones(3), [(torch.ones(3), "never shown")], "✅", "correct"),
+    # an answer that is not there yet is not a mistake
+    (..., 2.0, [(6.0, _SUM)], "⏳", "not answered yet"),
+    # a surprising answer type is no match, and no traceback
+    ("six", 2.0, [(torch.tensor([6.0]), _SUM), (6.0, _SUM)], "❌", "expected a number, got str 'six'"),
+])
+def test_check_names_a_known_mistake(capsys, answer, expected, mistakes, mark, words):
+    ok = check("1.2", answer, expected, mistakes=mistakes, hint="look at the formula")
+    out = capsys.readouterr().out
+    assert ok is (mark == "✅")
+    assert out.startswith(f"{mark} Exercise 1.2:"), out
+    assert words in out, out
+    if mark == "❌":
+        assert out.endswith("   Hint: look at the formula\n"), out
+    if mark == "✅":
+        assert "never shown" not in out
+
+
+def test_check_mistakes_use_the_given_tolerance(capsys):
+    assert check("t", 6.1, 2.0, mistakes=[(6.0, _SUM)]) is False
+    assert _SUM not in capsys.readouterr().out
+    assert check("t", 6.1, 2.0, mistakes=[(6.0, _SUM)], rtol=0.05) is False
+    assert _SUM in capsys.readouterr().out
+
+
+def test_check_mistakes_with_a_test_function(capsys):
+    even = lambda a: None if a % 2 == 0 else "it should be even"  # noqa: E731
+    assert check("t", 3, test=even, mistakes=[(3, "3 is odd: add one")]) is False
+    assert "3 is odd: add one" in capsys.readouterr().out
+    assert check("t", 4, test=even, mistakes=[(4, "never shown")]) is True
+    assert "never shown" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistakes, words", [
+    ((6.0, _SUM), "looks like one pair on its own: wrap it in a list"),
+    ({6.0: _SUM}, "not a dict"),
+    (6.0, "got float 6.0"),
+    ([6.0], "mistakes[0] must be a (wrong value, explanation) pair, got float 6.0"),
+    ([(6.0, _SUM, "extra")], "mistakes[0] must be a (wrong value, explanation) pair"),
+    ([(6.0, _SUM), (5.0, 5)], "mistakes[1] must end with a sentence explaining the mistake"),
+    ([(6.0, "  ")], "mistakes[0] must end with a sentence"),
+])
+def test_check_refuses_badly_written_mistakes(mistakes, words):
+    for answer in (6.0, ...):  # the author sees the error even before a learner answers
+        with pytest.raises(TypeError, match="mistakes") as info:
+            check("t", answer, 2.0, mistakes=mistakes)
+        assert words in str(info.value)
+        assert 'mistakes=[(wrong_value, "what that mistake means and how to fix it")]' in str(info.value)
+
+
+def test_check_accepts_a_tuple_of_pairs_and_no_mistakes(capsys):
+    assert check("t", 6.0, 2.0, mistakes=((6.0, _SUM),)) is False
+    assert _SUM in capsys.readouterr().out
+    assert check("t", 6.0, 2.0, mistakes=[]) is False
+    assert "got 6, but the expected value is 2" in capsys.readouterr().out
+
+
 def test_explain_mismatch_tolerances():
     assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.00001])) is None
     assert explain_mismatch(torch.tensor([1.0]), torch.tensor([1.01])) is not None
@@ -483,3 +590,42 @@ def test_the_table_does_not_show_an_unmeasured_goal_as_our_figure(refs):
     rows = {line.split("|")[1].strip(): line for line in results.reference_table().splitlines()[2:]}
     assert "not measured yet (no cuda run)" in rows["`96/gpu_goal`"] and "≥ 0.99" in rows["`96/gpu_goal`"]
     assert "| 0.9 |" in rows["`98/band_metric`"]
+
+
+# ------------------------------------------------------------------------------------------- validate
+
+
+@pytest.mark.parametrize("value", [1, 3, 10**20, np.int64(7), np.uint8(2), torch.tensor(5).item()])
+def test_positive_int_accepts_whole_numbers(value):
+    out = positive_int(value, "bs")
+    assert out == int(value) and type(out) is int
+
+
+@pytest.mark.parametrize("value", [True, False, 0, -3, 3.0, 2.5, "3", None, np.float64(3.0), np.bool_(True),
+                                   torch.tensor(3)])
+def test_positive_int_refuses_everything_else(value):
+    with pytest.raises(ValueError) as info:
+        positive_int(value, "n_epochs", example="3 or 10")
+    assert str(info.value) == f"n_epochs must be a positive whole number, got {value!r}. Typical values: 3 or 10."
+
+
+def test_positive_int_minimum_and_no_example():
+    assert positive_int(0, "seed", minimum=0) == 0
+    assert positive_int(2, "n_steps", minimum=2) == 2
+    with pytest.raises(ValueError, match=r"^n_steps must be a whole number ≥ 2, got 1\.$"):
+        positive_int(1, "n_steps", minimum=2)
+    with pytest.raises(ValueError, match=r"^seed must be a whole number ≥ 0, got True\."):
+        positive_int(True, "seed", minimum=0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda v: env.set_seed(v), "seed"),
+    (lambda v: show_images([torch.zeros(28, 28)] * 2, nrows=v), "nrows"),
+    (lambda v: show_images([torch.zeros(28, 28)] * 2, ncols=v), "ncols"),
+    (lambda v: plot_function(torch.sin, n=v), "n (the number of points)"),
+])
+def test_layer1_helpers_refuse_true_and_floats(call, name):
+    for bad in (True, 2.0):
+        with pytest.raises(ValueError, match=name.replace("(", r"\(").replace(")", r"\)") + " must be"):
+            call(bad)
+    plt.close("all")

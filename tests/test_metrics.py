@@ -4,12 +4,11 @@ import math
 
 import numpy as np
 import pytest
+import sklearn.metrics as sklearn_metrics  # a declared dependency: if it is missing, this fails (never skips)
 import torch
 
 from helpers.metrics import (confusion_matrix, expected_calibration_error, precision_recall,
                              reliability_bins)
-
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 
 def _random_preds(n=500, c=10, seed=0):
@@ -104,3 +103,12 @@ def test_perfectly_confident_and_right_is_calibrated():
 def test_bad_input_says_what_to_do(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("bad", [True, 0, 2.0])
+def test_counts_are_whole_numbers(bad):
+    probs, targets = torch.tensor([[0.9, 0.1], [0.2, 0.8]]), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="n_bins must be a positive whole number"):
+        expected_calibration_error(probs, targets, n_bins=bad)
+    with pytest.raises(ValueError, match="n_classes must be a positive whole number"):
+        confusion_matrix(targets, targets, n_classes=bad)

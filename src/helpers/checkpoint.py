@@ -1,7 +1,7 @@
 """Checkpoints that survive a crash, and the random-number states that make a resumed run exact.
 
 Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
-Introduced in notebook 10 ("A full GPU training loop").
+Introduced in the `gpu_loop` notebook.
 
 - `save_checkpoint(path, **state)` writes atomically: to a temporary file in the same folder, flushed to disk,
   then renamed over `path` with `os.replace`. A crash (or a kill) in the middle leaves the previous checkpoint
@@ -37,7 +37,7 @@ def save_checkpoint(path, **state) -> Path:
     Example: `save_checkpoint("run.pt", model=model.state_dict(), opt=opt.state_dict(), epoch=3,
     rng=get_rng_state(generator))`. Values must be things `torch.load(weights_only=True)` accepts: tensors,
     numbers, strings, None, and lists/tuples/dicts of them (every `state_dict()` qualifies).
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     if not state:
         raise ValueError("save_checkpoint got nothing to save: pass the state as keywords, e.g. model=model.state_dict().")
@@ -75,7 +75,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
     Tensors land on `map_location` (the CPU by default; `load_state_dict` then copies them to the model's
     device). A missing file raises `FileNotFoundError`, an unreadable one `CheckpointError`; both say what to do.
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     path = Path(path)
     if not path.is_file():
@@ -107,7 +107,7 @@ def get_rng_state(generator: torch.Generator | None = None) -> dict:
 
     Python's `random` (as a list of ints), NumPy's global generator (its key as a tensor), PyTorch's CPU
     generator, every CUDA device's generator (when CUDA is in use), and `generator` (for example the one that
-    shuffles the data) if given. Restore with `set_rng_state`. Introduced in notebook 10.
+    shuffles the data) if given. Restore with `set_rng_state`. Introduced in the `gpu_loop` notebook.
     """
     version, internal, gauss = random.getstate()
     npstate = np.random.get_state(legacy=False)
@@ -131,7 +131,7 @@ def get_rng_state(generator: torch.Generator | None = None) -> dict:
 def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
     """Restore the generators captured by `get_rng_state` (and `generator`, if the state holds one).
 
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     missing = {"python", "numpy", "torch"} - set(state)
     if missing:

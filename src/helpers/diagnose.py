@@ -1,8 +1,8 @@
 """Bug detectors for a training loop: run them on your own loop and read what they find.
 
 Layer 3 of the helpers package: may import `env`, `plots`, `exercises`, `data`, `results`; never `train`,
-`optim` or `widgets`. Introduced in notebook 09 ("The training-loop bug zoo"), where every bug is first met
-as a runnable experiment and `outputs_sum_to_one` is built by hand.
+`optim` or `widgets`. Introduced in the `bug_zoo` notebook, where every bug is first met as a runnable
+experiment and `outputs_sum_to_one` is built by hand.
 
 Each detector returns a `Report`: a list of `Finding`s, each saying *what* looks wrong, *why* it matters and
 how to *fix* it. An empty report means that detector found nothing. Printing a report gives one block per
@@ -20,14 +20,17 @@ changes what your notebook computes afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from helpers.validate import positive_int
 
 __all__ = [
     "Finding",
@@ -147,7 +150,7 @@ def standard_step(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Op
 def outputs_sum_to_one(outputs: torch.Tensor, atol: float = 1e-3) -> bool:
     """True when every row of `outputs` lies in [0, 1] and sums to one: they are probabilities already.
 
-    Built by hand in notebook 09 (the softmax-before-cross-entropy bug).
+    Built by hand in the `bug_zoo` notebook (the softmax-before-cross-entropy bug).
     """
     if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2:
         raise ValueError(
@@ -364,6 +367,17 @@ class _Snapshot:
             torch.cuda.set_rng_state_all(self.cuda_rng)
 
 
+@contextlib.contextmanager
+def _restored_afterwards(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[Callable[[], None]]:
+    """Snapshot the model and the optimizer (see `_Snapshot`); put them back on exit, even when an exception
+    leaves the block. Yields the `restore` function, so an experiment can also start afresh in between."""
+    snapshot = _Snapshot(model, optimizer)
+    try:
+        yield snapshot.restore
+    finally:
+        snapshot.restore()
+
+
 def _mode_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     kinds = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
     return [(name or type(model).__name__, m) for name, m in model.named_modules() if isinstance(m, kinds)]
@@ -390,6 +404,164 @@ def _loss_value(value) -> float | None:
     return None
 
 
+@dataclass
+class _Trial:
+    """What every phase of `check_training_step` works on, and the report they all add to."""
+
+    model: nn.Module
+    loss_fn: Callable
+    optimizer: torch.optim.Optimizer
+    x: torch.Tensor
+    y: torch.Tensor
+    step_fn: Callable
+    n_steps: int
+    min_drop: float
+    report: Report
+
+    @property
+    def trainable(self) -> list[torch.Tensor]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
+# Each phase adds its findings to `t.report`; one that returns False ends the check (the later phases could only
+# repeat its error). `check_training_step` puts the model and optimizer back as they were before every phase.
+
+
+def _phase_mode(t: _Trial) -> bool:
+    """Dropout and batch norm must be in training mode while training (`mode`)."""
+    _check_train_mode(t.report, t.model, _mode_layers(t.model))
+    return True
+
+
+def _phase_optimizer_params(t: _Trial) -> bool:
+    """Does the optimizer hold every trainable parameter of the model (`optimizer_params`)?"""
+    held = {id(p) for g in t.optimizer.param_groups for p in g["params"]}
+    missing = [n for n, p in t.model.named_parameters() if p.requires_grad and id(p) not in held]
+    if missing:
+        t.report.add("optimizer_params", f"{len(missing)} of the model's parameters are not in the optimizer "
+                     f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''})",
+                     "the optimizer only updates the tensors it was given; a model created (or re-created) after "
+                     "the optimizer trains nothing",
+                     "create the optimizer after the model: opt = torch.optim.SGD(model.parameters(), lr=lr)")
+    return True
+
+
+def _phase_outputs_and_targets(t: _Trial) -> bool:
+    """The outputs and the targets, without gradients (`check_targets`, `check_outputs`)."""
+    with torch.no_grad():
+        outputs = t.model(t.x)
+    if isinstance(outputs, torch.Tensor):
+        t.report.extend(check_targets(outputs, t.y, t.loss_fn))
+        t.report.extend(check_outputs(outputs, t.loss_fn))
+    return True
+
+
+def _phase_gradients(t: _Trial) -> bool:
+    """One clean backward of our own: is the loss finite (`nan_loss`), which parameters get a gradient
+    (`no_gradient`)? A loss that raises (`loss_error`) ends the check."""
+    for p in t.model.parameters():
+        p.grad = None
+    try:
+        loss = t.loss_fn(t.model(t.x), t.y)
+        loss.backward()
+    except Exception as err:  # noqa: BLE001 - a learner's loss can raise anything; explain it
+        why, fix = _explain_error(err)
+        t.report.add("loss_error", f"loss_fn(model(x), y) raised {type(err).__name__}: {err}", why, fix)
+        return False
+    if not torch.isfinite(loss.detach()).all():
+        t.report.add("nan_loss", f"the loss of the first batch is already {float(loss.detach()):.4g}",
+                     "a NaN or infinite loss makes every gradient NaN, and one NaN step ruins every weight",
+                     "look for log(0), division by zero, or inputs that were not scaled (pixels 0..255)")
+    frozen = [n for n, p in t.model.named_parameters() if not p.requires_grad]
+    unused = [n for n, p in t.model.named_parameters() if p.requires_grad and p.grad is None]
+    if frozen:
+        t.report.add("no_gradient", f"{len(frozen)} parameters have requires_grad=False ({', '.join(frozen[:3])})",
+                     "they never change; fine if you froze them on purpose (fine-tuning), a bug otherwise",
+                     "p.requires_grad_(True) for the parameters you want trained")
+    if unused:
+        t.report.add("no_gradient", f"{len(unused)} parameters get no gradient ({', '.join(unused[:3])})",
+                     "the loss does not depend on them: a layer defined in __init__ but never used in forward, "
+                     "or a path cut by .detach() / torch.no_grad()",
+                     "use the layer in forward (or delete it), and keep the path from parameters to loss unbroken")
+    return True
+
+
+def _phase_one_step(t: _Trial) -> bool:
+    """One step of `step_fn` with a planted gradient: a step that zeroes the gradients throws it away
+    (`accumulating_gradients` when it stays), a step must move the weights (`params_unchanged`). A step that
+    raises (`step_error`) ends the check."""
+    trainable, params = t.trainable, list(t.model.parameters())
+    for p in trainable:
+        p.grad = torch.full_like(p, _SENTINEL)
+    before = [p.detach().clone() for p in params]
+    try:
+        t.step_fn(t.model, t.loss_fn, t.optimizer, (t.x, t.y))
+    except Exception as err:  # noqa: BLE001
+        why, fix = _explain_error(err)
+        t.report.add("step_error", f"your training step raised {type(err).__name__}: {err}", why, fix)
+        return False
+    kept = [p.grad for p in trainable if p.grad is not None]
+    if kept:
+        near = sum(int(((g - _SENTINEL).abs() < _SENTINEL / 2).sum()) for g in kept)
+        total = sum(g.numel() for g in kept)
+        if near > 0.9 * total:
+            t.report.add("accumulating_gradients", "the gradients from before the step were still there after it "
+                         "(the step adds to .grad and never zeroes it)",
+                         "backward() adds to .grad; without zero_grad() each step follows the sum of all past "
+                         "gradients, which grows step after step and overshoots",
+                         "call optimizer.zero_grad() before loss.backward() in every step")
+    if trainable and all(torch.equal(p.detach(), b) for p, b in zip(params, before)):
+        t.report.add("params_unchanged", "no parameter changed during the step",
+                     "a step that does not move the weights does not train: optimizer.step() is missing, lr=0, "
+                     "the optimizer holds other tensors, or zero_grad() runs between backward() and step() and "
+                     "clears the gradients before step() can use them",
+                     "keep the order zero_grad(), forward + loss, backward(), step(), with lr > 0 and an optimizer "
+                     "built from model.parameters()")
+    return True
+
+
+def _phase_one_batch(t: _Trial) -> bool:
+    """Overfit one batch: `n_steps` steps on it must drive the loss down by `min_drop` (`loss_not_falling`)
+    and keep it finite (`nan_loss`); a step that raises is a `step_error`."""
+    for p in t.model.parameters():
+        p.grad = None
+    losses: list[float] = []
+    for _ in range(t.n_steps):
+        try:
+            value = _loss_value(t.step_fn(t.model, t.loss_fn, t.optimizer, (t.x, t.y)))
+        except Exception as err:  # noqa: BLE001 - e.g. a loss that turns NaN and then crashes
+            why, fix = _explain_error(err)
+            t.report.add("step_error", f"step {len(losses) + 1} of the one-batch test raised "
+                         f"{type(err).__name__}: {err}", why, fix)
+            return False
+        if value is None:  # the step returned nothing: measure the loss ourselves
+            with torch.no_grad():
+                value = float(t.loss_fn(t.model(t.x), t.y))
+        losses.append(value)
+        if not math.isfinite(value):
+            break
+    if not all(math.isfinite(v) for v in losses):
+        bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+        t.report.add("nan_loss", f"the loss became {losses[bad]} at step {bad + 1} of {t.n_steps} on one batch "
+                     f"(it started at {losses[0]:.3g})",
+                     "the updates overshoot and the weights blow up; once a NaN appears it spreads to every weight",
+                     "lower the learning rate (try 10x smaller), and check the inputs are scaled to about [0, 1]")
+    else:
+        end = min(losses[-3:])
+        if end > losses[0] * (1 - t.min_drop):
+            t.report.add("loss_not_falling", f"on one repeated batch the loss went from {losses[0]:.3g} to "
+                         f"{end:.3g} in {t.n_steps} steps (less than a {t.min_drop:.0%} drop)",
+                         "any working model and loop can memorise a single batch; if it cannot, the loop, the "
+                         "loss or the learning rate is wrong",
+                         "fix the other findings first; then try a learning rate 10x smaller and 10x larger")
+    t.report.notes.append(f"one-batch test: loss {losses[0]:.3g} → {losses[-1]:.3g} in {len(losses)} steps")
+    return True
+
+
+_PHASES = (_phase_mode, _phase_optimizer_params, _phase_outputs_and_targets, _phase_gradients, _phase_one_step,
+           _phase_one_batch)
+
+
 def check_training_step(
     model: nn.Module,
     loss_fn: Callable,
@@ -408,7 +580,9 @@ def check_training_step(
     does not hold (`optimizer_params`), one step with a planted gradient (`accumulating_gradients` when the
     step keeps it, `params_unchanged` when nothing moves, `step_error` when it raises), and `n_steps` steps on
     this one batch (`nan_loss`; `loss_not_falling` unless the loss drops by at least `min_drop`, i.e. 30 %).
-    The model, optimizer, gradients and random state are restored afterwards. Introduced in notebook 09.
+    Every phase starts from the model and optimizer as they were passed in, and they are restored afterwards
+    (weights, optimizer state, gradients, modes, random state), even if your step raises something unexpected.
+    Introduced in the `bug_zoo` notebook.
     """
     where = "check_training_step"
     if not isinstance(model, nn.Module):
@@ -424,130 +598,21 @@ def check_training_step(
     step_fn = standard_step if step_fn is None else step_fn
     if not callable(step_fn):
         raise TypeError(f"{where}: step_fn must be a function step_fn(model, loss_fn, optimizer, batch), got {step_fn!r}.")
-    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 2:
-        raise ValueError(f"{where}: n_steps must be a whole number >= 2, got {n_steps!r}.")
+    n_steps = positive_int(n_steps, f"{where}: n_steps", example="50 (the default)", minimum=2)
     if not 0 < min_drop < 1:
         raise ValueError(f"{where}: min_drop is a fraction of the first loss, between 0 and 1; got {min_drop!r}.")
 
-    report = Report(where)
-    params = list(model.parameters())
-    trainable = [p for p in params if p.requires_grad]
-    snap = _Snapshot(model, optimizer)
+    trial = _Trial(model, loss_fn, optimizer, x, y, step_fn, n_steps, min_drop, Report(where))
     try:
-        # 1. mode: dropout / batch norm must be in training mode while training
-        _check_train_mode(report, model, _mode_layers(model))
-
-        # 2. which parameters does the optimizer update?
-        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in held]
-        if missing:
-            report.add("optimizer_params", f"{len(missing)} of the model's parameters are not in the optimizer "
-                       f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''})",
-                       "the optimizer only updates the tensors it was given; a model created (or re-created) after "
-                       "the optimizer trains nothing",
-                       "create the optimizer after the model: opt = torch.optim.SGD(model.parameters(), lr=lr)")
-
-        # 3. outputs and targets, without gradients
-        with torch.no_grad():
-            outputs = model(x)
-        if isinstance(outputs, torch.Tensor):
-            report.extend(check_targets(outputs, y, loss_fn))
-            report.extend(check_outputs(outputs, loss_fn))
-
-        # 4. one clean backward of our own: which parameters get a gradient? is the loss finite?
-        for p in params:
-            p.grad = None
-        try:
-            loss = loss_fn(model(x), y)
-            loss.backward()
-        except Exception as err:  # noqa: BLE001 - a learner's loss can raise anything; explain it
-            why, fix = _explain_error(err)
-            report.add("loss_error", f"loss_fn(model(x), y) raised {type(err).__name__}: {err}", why, fix)
-            return report
-        if not torch.isfinite(loss.detach()).all():
-            report.add("nan_loss", f"the loss of the first batch is already {float(loss.detach()):.4g}",
-                       "a NaN or infinite loss makes every gradient NaN, and one NaN step ruins every weight",
-                       "look for log(0), division by zero, or inputs that were not scaled (pixels 0..255)")
-        frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
-        unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-        if frozen:
-            report.add("no_gradient", f"{len(frozen)} parameters have requires_grad=False ({', '.join(frozen[:3])})",
-                       "they never change; fine if you froze them on purpose (fine-tuning), a bug otherwise",
-                       "p.requires_grad_(True) for the parameters you want trained")
-        if unused:
-            report.add("no_gradient", f"{len(unused)} parameters get no gradient ({', '.join(unused[:3])})",
-                       "the loss does not depend on them: a layer defined in __init__ but never used in forward, "
-                       "or a path cut by .detach() / torch.no_grad()",
-                       "use the layer in forward (or delete it), and keep the path from parameters to loss unbroken")
-        snap.restore()
-
-        # 5. one step with a planted gradient: a step that zeroes the gradients throws it away
-        for p in trainable:
-            p.grad = torch.full_like(p, _SENTINEL)
-        before = [p.detach().clone() for p in params]
-        try:
-            step_fn(model, loss_fn, optimizer, (x, y))
-        except Exception as err:  # noqa: BLE001
-            why, fix = _explain_error(err)
-            report.add("step_error", f"your training step raised {type(err).__name__}: {err}", why, fix)
-            return report
-        kept = [p.grad for p in trainable if p.grad is not None]
-        if kept:
-            near = sum(int(((g - _SENTINEL).abs() < _SENTINEL / 2).sum()) for g in kept)
-            total = sum(g.numel() for g in kept)
-            if near > 0.9 * total:
-                report.add("accumulating_gradients", "the gradients from before the step were still there after it "
-                           "(the step adds to .grad and never zeroes it)",
-                           "backward() adds to .grad; without zero_grad() each step follows the sum of all past "
-                           "gradients, which grows step after step and overshoots",
-                           "call optimizer.zero_grad() before loss.backward() in every step")
-        if trainable and all(torch.equal(p.detach(), b) for p, b in zip(params, before)):
-            report.add("params_unchanged", "no parameter changed during the step",
-                       "a step that does not move the weights does not train: optimizer.step() is missing, lr=0, "
-                       "the optimizer holds other tensors, or zero_grad() runs between backward() and step() and "
-                       "clears the gradients before step() can use them",
-                       "keep the order zero_grad(), forward + loss, backward(), step(), with lr > 0 and an optimizer "
-                       "built from model.parameters()")
-        snap.restore()
-
-        # 6. overfit one batch: n_steps on the same batch must drive the loss down
-        for p in params:
-            p.grad = None
-        losses = []
-        for _ in range(n_steps):
-            try:
-                value = _loss_value(step_fn(model, loss_fn, optimizer, (x, y)))
-            except Exception as err:  # noqa: BLE001 - e.g. a loss that turns NaN and then crashes
-                why, fix = _explain_error(err)
-                report.add("step_error", f"step {len(losses) + 1} of the one-batch test raised "
-                           f"{type(err).__name__}: {err}", why, fix)
-                return report
-            if value is None:  # the step returned nothing: measure the loss ourselves
-                with torch.no_grad():
-                    value = float(loss_fn(model(x), y))
-            losses.append(value)
-            if not math.isfinite(value):
-                break
-        if not all(math.isfinite(v) for v in losses):
-            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
-            report.add("nan_loss", f"the loss became {losses[bad]} at step {bad + 1} of {n_steps} on one batch "
-                       f"(it started at {losses[0]:.3g})",
-                       "the updates overshoot and the weights blow up; once a NaN appears it spreads to every weight",
-                       "lower the learning rate (try 10x smaller), and check the inputs are scaled to about [0, 1]")
-        else:
-            end = min(losses[-3:])
-            if end > losses[0] * (1 - min_drop):
-                report.add("loss_not_falling", f"on one repeated batch the loss went from {losses[0]:.3g} to "
-                           f"{end:.3g} in {n_steps} steps (less than a {min_drop:.0%} drop)",
-                           "any working model and loop can memorise a single batch; if it cannot, the loop, the "
-                           "loss or the learning rate is wrong",
-                           "fix the other findings first; then try a learning rate 10x smaller and 10x larger")
-        report.notes.append(f"one-batch test: loss {losses[0]:.3g} → {losses[-1]:.3g} in {len(losses)} steps")
+        with _restored_afterwards(model, optimizer) as restore:
+            for phase in _PHASES:
+                restore()
+                if not phase(trial):
+                    break
     finally:
-        snap.restore()
         if verbose:
-            print(report)
-    return report
+            print(trial.report)
+    return trial.report
 
 
 # --------------------------------------------------------------------------------------- evaluation
@@ -558,7 +623,7 @@ def check_eval_mode(model: nn.Module, expect: str = "eval", x: torch.Tensor | No
 
     Looks at every dropout and batch-norm layer. With an input `x`, also runs a copy of the model twice on it:
     in eval mode the two answers must be equal (this catches hand-made dropout layers as well).
-    Prints nothing; returns a `Report` (detector `mode`). Introduced in notebook 09.
+    Prints nothing; returns a `Report` (detector `mode`). Introduced in the `bug_zoo` notebook.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"check_eval_mode: model must be an nn.Module, got {type(model).__name__}.")
@@ -598,12 +663,13 @@ def check_shuffling(batches: Iterable, labels: torch.Tensor | None = None, max_b
 
     `batches` is a DataLoader or any iterable of `(x, y)` batches, or of index tensors (as from
     `helpers.train.batches`) together with `labels`, the full label tensor they index. Fires `unshuffled`
-    when the longest run of one label is far longer than a shuffled order would give. Introduced in notebook 09.
+    when the longest run of one label is far longer than a shuffled order would give. `max_batches` (a positive
+    whole number, or None for all) stops early on a long loader. Introduced in the `bug_zoo` notebook.
     """
     if labels is not None:
         _require_tensor("labels", labels, "check_shuffling")
-    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
-        raise ValueError(f"check_shuffling: max_batches must be a positive whole number or None, got {max_batches!r}.")
+    if max_batches is not None:
+        max_batches = positive_int(max_batches, "check_shuffling: max_batches", example="20, or None for every batch")
     try:
         iterator = iter(batches)
     except TypeError:
@@ -665,7 +731,8 @@ def check_shuffling(batches: Iterable, labels: torch.Tensor | None = None, max_b
 def check_overlap(train_x: torch.Tensor, valid_x: torch.Tensor) -> Report:
     """Count validation examples that also appear, identically, in the training set (detector `overlap`).
 
-    Evaluating on examples the model trained on measures memory, not generalisation. Introduced in notebook 09.
+    Evaluating on examples the model trained on measures memory, not generalisation. Introduced in the `bug_zoo`
+    notebook.
     """
     _require_tensor("train_x", train_x, "check_overlap")
     _require_tensor("valid_x", valid_x, "check_overlap")

@@ -1,12 +1,12 @@
 """Where the code runs: the device, the random seed, and a report of the environment.
 
-Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
-Introduced in notebook 00 ("Start here"); every notebook's setup cell uses `set_seed` and `get_device`.
+Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
+Introduced in the `start` notebook; every notebook's setup cell uses `set_seed` and `get_device`.
 """
 
 from __future__ import annotations
 
-import numbers
+import importlib.metadata
 import os
 import platform
 import random
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from helpers.validate import positive_int
+
 __all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport"]
 
 
@@ -24,7 +26,7 @@ def get_device(prefer: str | None = None) -> torch.device:
 
     `prefer` (or the environment variable `HELPERS_DEVICE`) forces a choice, for example "cpu" to
     compare speeds on a GPU machine. Asking for a device that is not there is an error that says so.
-    Introduced in notebook 01 ("Tensors and broadcasting", moving tensors to the device).
+    Introduced in the `tensors` notebook (moving tensors to the device).
     """
     choice = prefer or os.environ.get("HELPERS_DEVICE")
     if choice:
@@ -62,13 +64,11 @@ def set_seed(seed: int = 42, deterministic: bool = False) -> int:
     """Seed every random number generator the course uses: Python's, NumPy's and PyTorch's (all devices).
 
     With `deterministic=True` PyTorch is also asked for deterministic kernels (slower on a GPU).
-    Returns the seed, so a notebook can print what it used. Introduced in notebook 00.
+    Returns the seed, so a notebook can print what it used. Introduced in the `start` notebook.
     """
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, (bool, np.bool_)) or not 0 <= seed < 2**63:
-        raise ValueError(
-            f"set_seed expects a whole number from 0 to 2**63 - 1, got {seed!r}. Try set_seed(42)."
-        )
-    seed = int(seed)
+    seed = positive_int(seed, "seed", example="42, as in set_seed(42)", minimum=0)
+    if seed >= 2**63:
+        raise ValueError(f"seed must be below 2**63 (PyTorch's limit), got {seed}. Try set_seed(42).")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -115,7 +115,7 @@ class EnvironmentReport:
             f"platform : {self.platform}",
             f"python   : {self.python}",
             f"torch    : {self.torch}",
-            f"fastai   : {self.fastai or 'not installed (only notebook 05 and the benchmarks need it)'}",
+            f"fastai   : {self.fastai or 'not installed (only the `modules` notebook and the benchmarks need it)'}",
             f"device   : {self.device} ({self.device_name})",
             f"cpu cores: {self.cpu_count}",
         ]
@@ -129,13 +129,12 @@ class EnvironmentReport:
 def environment_report() -> EnvironmentReport:
     """Collect the facts a learner (or a bug report) needs: platform, versions, device.
 
-    On Colab or Kaggle without a GPU the report says how to switch one on. Introduced in notebook 00.
+    On Colab or Kaggle without a GPU the report says how to switch one on. Introduced in the `start` notebook.
+    fastai's version is read from its installed metadata: importing all of fastai would take seconds.
     """
     try:
-        import fastai
-
-        fastai_version = fastai.__version__
-    except Exception:  # fastai is optional outside notebook 05
+        fastai_version = importlib.metadata.version("fastai")
+    except importlib.metadata.PackageNotFoundError:  # fastai is optional outside the `modules` notebook
         fastai_version = None
     where = detect_platform()
     device = get_device()
@@ -150,7 +149,7 @@ def environment_report() -> EnvironmentReport:
         if where in _GPU_HINTS:
             advice.append("No GPU in this session. To get one: " + _GPU_HINTS[where])
         else:
-            advice.append("No GPU found: every notebook still runs on the CPU, notebook 10 trains fewer epochs.")
+            advice.append("No GPU found: every notebook still runs on the CPU; the `gpu_loop` notebook trains fewer epochs.")
     return EnvironmentReport(
         platform=where,
         python=platform.python_version(),

@@ -1,19 +1,23 @@
 """Self-checks for the notebooks' exercises: feedback that says what is wrong, not just `AssertionError`.
 
-Layer 1 of the helpers package. Introduced in notebook 00 ("how to use the course").
+Layer 1 of the helpers package. Introduced in the `start` notebook.
 
     answer = ...                      # the learner writes code here
-    check("1.1 the mean three", answer, expected, hint="average over the first dimension")
+    check("1.1 the mean three", answer, expected, hint="average over the first dimension",
+          mistakes=[(threes.mean(), "that is the mean of every pixel of every image: average over dim=0 only"),
+                    (threes.sum(0), "that is the sum: divide by the number of images, or use .mean(0)")])
 
 prints one line: ✅ when it matches, ⏳ when the cell still holds `...` or None, and ❌ with the reason
-(wrong type, wrong shape, wrong dtype, wrong values and by how much) otherwise. It returns True only on a
-match, so a solution cell can `assert check(...)` and the tests notice when a solution stops working.
+otherwise. The reason is the explanation of a known mistake when the answer matches one of `mistakes` (with
+the same tolerance and rules as the right answer), else what is structurally wrong (wrong type, wrong shape,
+wrong dtype, wrong values and by how much). It returns True only on a match with `expected`, so a solution
+cell can `assert check(...)` and the tests notice when a solution stops working.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -74,6 +78,42 @@ def explain_mismatch(answer: Any, expected: Any, rtol: float = 1e-4, atol: float
     return None if answer == expected else f"expected {expected!r}, got {answer!r}."
 
 
+_MISTAKES_EXAMPLE = 'mistakes=[(wrong_value, "what that mistake means and how to fix it")]'
+
+
+def _validated_mistakes(mistakes: Any) -> list[tuple[Any, str]]:
+    """Return `mistakes` as a list of (wrong value, explanation) pairs, or raise a TypeError saying how to write it."""
+    if mistakes is None:
+        return []
+    if isinstance(mistakes, dict):
+        raise TypeError(f"mistakes must be a list of (wrong value, explanation) pairs, not a dict (a tensor cannot "
+                        f"be a key): write {_MISTAKES_EXAMPLE}.")
+    if not isinstance(mistakes, (list, tuple)):
+        raise TypeError(f"mistakes must be a list of (wrong value, explanation) pairs, got {_describe(mistakes)}: "
+                        f"write {_MISTAKES_EXAMPLE}.")
+    if len(mistakes) == 2 and isinstance(mistakes[1], str):  # a list of pairs never holds a bare string
+        raise TypeError(f"mistakes must be a list of pairs; this looks like one pair on its own: wrap it in a "
+                        f"list, {_MISTAKES_EXAMPLE}.")
+    pairs = []
+    for i, pair in enumerate(mistakes):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise TypeError(f"mistakes[{i}] must be a (wrong value, explanation) pair, got {_describe(pair)}: "
+                            f"write {_MISTAKES_EXAMPLE}.")
+        wrong, why = pair
+        if not isinstance(why, str) or not why.strip():
+            raise TypeError(f"mistakes[{i}] must end with a sentence explaining the mistake and its fix, got "
+                            f"{_describe(why)}: write {_MISTAKES_EXAMPLE}.")
+        pairs.append((wrong, why))
+    return pairs
+
+
+def _matches(answer: Any, value: Any, rtol: float, atol: float) -> bool:
+    try:
+        return explain_mismatch(answer, value, rtol, atol) is None
+    except Exception:  # an answer of a surprising type simply is not this mistake
+        return False
+
+
 def check(
     name: str,
     answer: Any,
@@ -82,12 +122,20 @@ def check(
     test: Callable[[Any], str | None] | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-6,
+    mistakes: Sequence[tuple[Any, str]] | None = None,
 ) -> bool:
     """Grade one exercise and print the feedback. Returns True when the answer is right.
 
     Give either `expected` (compared by value, shape and dtype) or `test`, a function that returns None for a
     right answer and a sentence explaining the problem otherwise.
+
+    `mistakes` names the wrong answers learners really give: a list of `(wrong_value, explanation)` pairs (a
+    wrong value can be a number, a tensor, a list, anything `expected` can be). A wrong answer that matches a
+    wrong value, with the same `rtol`/`atol` and rules as `explain_mismatch`, prints that explanation instead of
+    the structural message (the first matching pair wins). The right answer always wins: an answer that passes is
+    ✅ even if a wrong value happens to equal it.
     """
+    known_mistakes = _validated_mistakes(mistakes)  # checked first: an author's typo shows even before an answer
     if answer is Ellipsis or answer is None:
         print(f"⏳ Exercise {name}: not answered yet — replace the ... with your code and run the cell again.")
         return False
@@ -95,6 +143,8 @@ def check(
         why = test(answer) if test is not None else explain_mismatch(answer, expected, rtol, atol)
     except Exception as e:  # a learner's answer of a surprising type should give feedback, not a traceback
         why = f"checking the answer raised {type(e).__name__}: {e}"
+    if why is not None:
+        why = next((explanation for wrong, explanation in known_mistakes if _matches(answer, wrong, rtol, atol)), why)
     if why is None:
         print(f"✅ Exercise {name}: correct!")
         return True

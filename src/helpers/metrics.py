@@ -1,7 +1,7 @@
 """What accuracy hides: confusion matrices, precision and recall, calibration.
 
-Layer 3 of the helpers package: imports nothing from `helpers` itself. Introduced in notebook 06
-("Softmax and cross-entropy"), which builds each of these by hand first.
+Layer 3 of the helpers package: imports only `validate` from `helpers` itself. Introduced in the `softmax`
+notebook, which builds each of these by hand first.
 
 Conventions (the same as scikit-learn's): in a confusion matrix the rows are the true classes and the
 columns the predicted ones; a class that is never predicted has precision 0, one that never occurs has
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 import torch
+
+from helpers.validate import positive_int
 
 __all__ = [
     "confusion_matrix",
@@ -61,7 +63,9 @@ def _check_pair(preds, targets, n_classes):
     seen = max(int(preds.max()), int(targets.max())) + 1
     if n_classes is None:
         n_classes = seen
-    elif seen > n_classes:
+    else:
+        n_classes = positive_int(n_classes, "n_classes", example="10 for MNIST's digits, or None to count them")
+    if seen > n_classes:
         raise ValueError(f"found class index {seen - 1}, but n_classes={n_classes}: raise n_classes.")
     return preds, targets, n_classes
 
@@ -71,7 +75,7 @@ def confusion_matrix(preds, targets, n_classes: int | None = None) -> torch.Tens
 
     `preds` and `targets` are class indices [N]; `n_classes` defaults to the largest index seen plus one.
     The diagonal holds the correct predictions, so `cm.diag().sum() / cm.sum()` is the accuracy.
-    Introduced in notebook 06.
+    Introduced in the `softmax` notebook.
     """
     preds, targets, n_classes = _check_pair(preds, targets, n_classes)
     flat = targets * n_classes + preds
@@ -83,7 +87,7 @@ def precision_recall(preds, targets, n_classes: int | None = None) -> PrecisionR
     that are c, the fraction predicted as c), plus each class's support (how many images are c).
 
     A class never predicted gets precision 0; a class that never occurs gets recall 0 (scikit-learn's
-    `zero_division=0`). Introduced in notebook 06.
+    `zero_division=0`). Introduced in the `softmax` notebook.
     """
     cm = confusion_matrix(preds, targets, n_classes).double()
     hits = cm.diag()
@@ -119,15 +123,14 @@ def reliability_bins(probs, targets, n_bins: int = 10) -> ReliabilityBins:
     """Group predictions by confidence (the largest probability of each row) into `n_bins` equal bins and
     return each bin's mean confidence, accuracy and count: what a reliability diagram draws.
 
-    A well-calibrated model's accuracy equals its confidence in every bin. Introduced in notebook 06.
+    A well-calibrated model's accuracy equals its confidence in every bin. Introduced in the `softmax` notebook.
     """
     conf, acc, counts, edges = _bins(probs, targets, n_bins)
     return ReliabilityBins(conf.float(), acc.float(), counts, edges.float())
 
 
 def _bins(probs, targets, n_bins):
-    if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
-        raise ValueError(f"n_bins should be a positive whole number, got {n_bins!r}. Typical: 10 or 15.")
+    n_bins = positive_int(n_bins, "n_bins", example="10 or 15")
     probs, targets = _check_probs(probs, targets)
     confidence, predicted = probs.max(dim=1)
     correct = (predicted == targets).double()
@@ -148,7 +151,7 @@ def expected_calibration_error(probs, targets, n_bins: int = 10) -> float:
     """Expected calibration error: the gap |accuracy − confidence| of each confidence bin, weighted by the
     fraction of predictions in the bin. 0 is perfect calibration; 0.05 means "off by 5 points on average".
 
-    Introduced in notebook 06.
+    Introduced in the `softmax` notebook.
     """
     conf, acc, counts, _ = _bins(probs, targets, n_bins)
     used = counts > 0

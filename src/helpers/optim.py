@@ -1,7 +1,7 @@
 """Optimizers written by hand: SGD (with momentum, dampening and Nesterov), Adam and AdamW.
 
-Layer 3 of the helpers package: imports only torch. Introduced in notebook 05, which writes each update rule
-in a few lines first, then imports these classes and compares them with `torch.optim`.
+Layer 3 of the helpers package: imports only torch. Introduced in the `modules` notebook, which writes each
+update rule in a few lines first, then imports these classes and compares them with `torch.optim`.
 
 Every class follows the shape of `torch.optim`: build it from the parameters (`model.parameters()` or a list
 of tensors) and the hyper-parameters, with the same names torch uses (`lr`, `momentum`, `dampening`,
@@ -43,7 +43,7 @@ class Optimizer:
     """What every hand-made optimizer shares: the parameter list, `zero_grad`, and per-parameter state.
 
     Subclasses implement `update(p, grad, state)`, which changes one parameter in place; `step` calls it under
-    `torch.no_grad()` for every parameter that has a gradient. Introduced in notebook 05.
+    `torch.no_grad()` for every parameter that has a gradient. Introduced in the `modules` notebook.
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float):
@@ -121,7 +121,7 @@ class SGD(Optimizer):
         g   = g + momentum * buf   if nesterov else   buf
         p   = p - lr * g
 
-    With momentum=0 this is the plain `p -= lr * p.grad` of notebook 04. Introduced in notebook 05.
+    With momentum=0 this is the plain `p -= lr * p.grad` of the `three_vs_seven` notebook. Introduced in the `modules` notebook.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
@@ -169,7 +169,7 @@ class Adam(Optimizer):
         p     = p - lr * m_hat / (sqrt(v_hat) + eps)
 
     Every parameter takes a step of about `lr` in size at first, whatever the scale of its gradient.
-    Introduced in notebook 05.
+    Introduced in the `modules` notebook.
     """
 
     decoupled = False
@@ -221,7 +221,7 @@ class AdamW(Adam):
 
     With L2 (Adam's `weight_decay`) the penalty's gradient is divided by sqrt(v_hat) like any other, so weights
     with large gradients are barely decayed; AdamW decays every weight by the same fraction. Note the default
-    weight_decay=0.01, as in torch.optim.AdamW. Introduced in notebook 05.
+    weight_decay=0.01, as in torch.optim.AdamW. Introduced in the `modules` notebook.
     """
 
     decoupled = True

@@ -1,10 +1,10 @@
 """Pictures: digits as images, functions as curves, networks and computational graphs as boxes and arrows.
 
-Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
+Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
 Every function takes `ax=None`: pass an existing matplotlib Axes to draw into it, or let it make one.
-Introduced in notebook 01 (`show_image`, `show_images`), notebook 03 (`plot_function`) and the `backprop`
-notebook (`draw_network`, `draw_graph`; `helpers.autograd` turns a `Value` or a PyTorch graph into the nodes
-and edges that `draw_graph` draws).
+`show_images` is used from the `start` notebook on; `show_image` is introduced in the `tensors` notebook,
+`plot_function` in the `gradients` notebook, and `draw_network`, `draw_graph` in the `backprop` notebook
+(`helpers.autograd` turns a `Value` or a PyTorch graph into the nodes and edges that `draw_graph` draws).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from helpers.validate import positive_int
 
 __all__ = ["show_image", "show_images", "plot_function", "draw_network", "GraphNode", "graph_layout", "draw_graph"]
 
@@ -74,6 +76,9 @@ def show_images(
     `imgs` is a list of images or a tensor whose first dimension counts images. Extra grid cells stay empty.
     """
     imgs = list(imgs)
+    nrows = positive_int(nrows, "show_images: nrows", example="1 or 2")
+    if ncols is not None:
+        ncols = positive_int(ncols, "show_images: ncols", example="8, or None to fit the images in nrows rows")
     if not imgs:
         raise ValueError("show_images got no images to show: pass a non-empty list or tensor of images.")
     if titles is not None and len(titles) != len(imgs):
@@ -109,6 +114,7 @@ def plot_function(
     """Plot `f` over [min, max]. `f` takes a tensor and returns a tensor of the same shape. Returns the Axes."""
     if not min < max:
         raise ValueError(f"plot_function needs min < max, got min={min} and max={max}.")
+    n = positive_int(n, "plot_function: n (the number of points)", example="200 (the default)", minimum=2)
     x = torch.linspace(min, max, n)
     with torch.no_grad():
         y = f(x)

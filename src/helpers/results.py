@@ -14,7 +14,7 @@ one table per result, named `"NN/what"` after the notebook that produces it, wit
 `check_result(name, value)` prints one friendly line and raises `ResultMismatch` with an explanation when the
 value is outside the tolerance. When the environment variable `HELPERS_RESULTS` names a file, every checked
 result is also appended to it as one JSON line `{"name", "value", "device", "ok"}`; tests and benchmarks read it.
-Introduced in notebook 00.
+Introduced in the `start` notebook.
 """
 
 from __future__ import annotations
