@@ -418,3 +418,5 @@ def test_draw_network_counts_weights_and_checks_labels():
         draw_network([2, 1], input_labels=["a"])
     with pytest.raises(ValueError, match="two layers"):
         draw_network([3])
+    with pytest.raises(ValueError, match=r"sizes\[1\] \(nodes in a layer\) must be a positive whole number"):
+        draw_network([3, 0, 2])

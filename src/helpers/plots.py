@@ -152,9 +152,10 @@ def draw_network(sizes: Sequence[int], ax=None, title: str | None = None, layer_
     than `max_nodes` nodes is drawn with `max_nodes` of them (the count under it stays exact).
     Returns the Axes. Introduced in the `backprop` notebook.
     """
-    sizes = [int(n) for n in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"draw_network needs at least two layers of at least one node each, got {sizes}.")
+    sizes = [positive_int(n, f"sizes[{i}] (nodes in a layer)", example="[4, 10, 3]") for i, n in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"draw_network needs at least two layers (inputs and outputs), got {sizes}.")
+    max_nodes = positive_int(max_nodes, "max_nodes", example="12")
     for name, labels, n in (("input_labels", input_labels, sizes[0]), ("output_labels", output_labels, sizes[-1])):
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name} has {len(labels)} names for {n} nodes: give one per node.")
