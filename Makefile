@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test clean-notebooks run-notebooks benchmarks readme venv clean
+.PHONY: lab test test-fast clean-notebooks run-notebooks benchmarks readme venv clean
 
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
@@ -26,6 +26,10 @@ lab: $(STAMP)
 test: $(STAMP)
 	rm -f build/results.jsonl
 	HELPERS_RESULTS=$(CURDIR)/build/results.jsonl $(BIN)/python -m pytest
+
+# The edit-test loop (under a minute): tests/ only, without the tests marked slow or browser; no notebooks.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -q -m "not slow and not browser"
 
 # Execute notebooks in place, then clean them: `make run-notebooks NB=notebooks/02_*.ipynb`.
 NB ?= notebooks/*.ipynb

@@ -2,10 +2,12 @@
 
 - The notebooks run under nbval after the unit tests; `tests/test_reference_results.py` is moved to the very
   end so it can read what the notebooks recorded through `check_result` (the file named by HELPERS_RESULTS).
-- Each notebook's wall-clock time under nbval is written to build/notebook_times.json for the README's
-  budget table (speed goals are reported, not asserted).
+- Each notebook's wall-clock time under nbval is written to build/notebook_times.json, and the summary at the
+  end reports it against the notebook's budget, found by slug in tools/course.toml (a WARNING line for a
+  notebook over budget; speed goals are reported, never asserted, so the suite does not fail on time).
 """
 
+import importlib.util
 import json
 import os
 import time
@@ -46,4 +48,18 @@ def pytest_sessionfinish(session, exitstatus):
     out = ROOT / "build" / "notebook_times.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_times.items())}, indent=1) + "\n")
-    print("\nnotebook wall-clock seconds under nbval:", json.dumps({k: round(v, 1) for k, v in sorted(_times.items())}))
+
+
+def _course_tool():
+    spec = importlib.util.spec_from_file_location("p2g_course", ROOT / "tools" / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _times:
+        return
+    terminalreporter.section("notebook seconds under nbval, against each one's budget (tools/course.toml)")
+    for line, warning in _course_tool().time_report(_times):
+        terminalreporter.write_line(line, yellow=warning, bold=warning)

@@ -21,7 +21,8 @@ import time
 
 import torch
 
-from helpers import widgets as W
+from helpers.experiments import experiment_data
+from helpers.widgets import lr_explorer
 
 GOAL = {"median_ms": 150.0, "p95_ms": 300.0}
 DEFAULT_REPEATS = 40
@@ -57,9 +58,9 @@ def _time_changes(ex, lrs: list[float]) -> tuple[list[float], list[dict]]:
 
 def main() -> dict:
     load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    W._get_data(None)  # load MNIST once, outside the timings (the explorer does this when it is built)
+    experiment_data()  # load MNIST once, outside the timings (the explorer does this when it is built)
     build_start = time.perf_counter()
-    ex = W.lr_explorer()
+    ex = lr_explorer()
     build_ms = 1000 * (time.perf_counter() - build_start)
     defaults = {k: w.value for k, w in ex.controls.items()}
     # warm-up: first calls pay for lazy imports and allocator growth

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # whole benchmarks, even on a slice: not for `make test-fast`
 
 
 def _load(name):

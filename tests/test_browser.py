@@ -36,12 +36,10 @@ DRIVE_NOTEBOOK_04 = NOTEBOOK_04.is_file() and "lr_explorer(" in NOTEBOOK_04.read
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-SETUP = '''# Setup: on Colab or Kaggle, install this course's `helpers` package (torch is already there and is not touched).
-# On your own machine (`make lab`) this cell does nothing.
-import os, sys, subprocess
-if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "pixels-to-gpus @ git+https://github.com/pixels-to-gpus/pixels-to-gpus"], check=True)'''
+sys.path.insert(0, str(ROOT / "tools"))
+from course import setup_source  # noqa: E402  (the setup cell's one source)
+
+SETUP = setup_source()
 
 pytestmark = [
     pytest.mark.browser,

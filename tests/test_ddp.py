@@ -77,6 +77,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
         torch.testing.assert_close(v, one_ckpt["model"][k], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_a_failing_rank_is_reported_not_hung(tmp_path):
     with pytest.raises(RuntimeError, match="failed"):
         launch(["--device", "cpu", "--n-train", "10", "--bs", "16", "--out-dir", str(tmp_path)], nproc_per_node=2,

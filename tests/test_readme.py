@@ -1,12 +1,17 @@
 """The README tells the truth: both commands, every notebook with its links, the reference table in step."""
 
 import re
+import sys
 from pathlib import Path
 
 from helpers.results import reference_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+sys.path.insert(0, str(ROOT / "tools"))
+from course import repository  # noqa: E402  (the address's one source: pyproject.toml's [project.urls])
+
+REPO = repository()
 
 
 def test_two_commands_and_ci_calls_the_test_command():
@@ -18,8 +23,8 @@ def test_two_commands_and_ci_calls_the_test_command():
 def test_every_notebook_is_listed_with_colab_and_kaggle_links():
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         rel = f"notebooks/{nb.name}"
-        assert f"colab.research.google.com/github/pixels-to-gpus/pixels-to-gpus/blob/main/{rel}" in README, nb.name
-        assert f"kaggle.com/kernels/welcome?src=https://github.com/pixels-to-gpus/pixels-to-gpus/blob/main/{rel}" in README, nb.name
+        assert f"colab.research.google.com/github/{REPO}/blob/main/{rel}" in README, nb.name
+        assert f"kaggle.com/kernels/welcome?src=https://github.com/{REPO}/blob/main/{rel}" in README, nb.name
     for link in re.findall(r"\]\((notebooks/[^)]+\.ipynb)\)", README):
         assert (ROOT / link).is_file(), f"README links to a missing notebook: {link}"
 

@@ -184,6 +184,7 @@ def test_fit_with_amp_and_channels_last_on_the_cpu():
     assert history["valid_acc"][0] > 0.9
 
 
+@pytest.mark.slow
 def test_compile_time_is_reported_apart_from_training_time():
     """`compile=True` (notebook 10's option): the first step's compilation goes to `compile_s`, not `train_s`."""
     data = _toy_data(512, 128)

@@ -1,5 +1,8 @@
-"""helpers.widgets: the pure experiment functions (checked against torch) and the widgets built on them."""
+"""The explorers: helpers.experiments (pure functions, checked against torch), helpers.explorer_plots (their
+figures) and helpers.widgets (the ipywidgets wiring built on both)."""
 
+import functools
+import inspect
 import math
 
 import pytest
@@ -7,6 +10,8 @@ import torch
 
 from helpers import three_vs_seven
 from helpers.train import batches
+from helpers import experiments as E
+from helpers import explorer_plots as P
 from helpers import widgets as W
 
 
@@ -17,7 +22,7 @@ def small():
     return d.train_x[::8].clone(), d.train_y[::8].clone(), d.valid_x[::4].clone(), d.valid_y[::4].clone()
 
 
-def _same(a: W.History, b: W.History):
+def _same(a: E.History, b: E.History):
     da, db = a.to_dict(), b.to_dict()
     da.pop("seconds"), db.pop("seconds")
     return da == db
@@ -27,9 +32,9 @@ def _same(a: W.History, b: W.History):
 
 
 def test_same_seed_same_history_and_other_seed_differs(small):
-    a = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
-    b = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
-    c = W.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=4, data=small)
+    a = E.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
+    b = E.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=3, data=small)
+    c = E.run_experiment(lr=0.5, bs=64, n_epochs=2, seed=4, data=small)
     assert _same(a, b)
     assert not _same(a, c)
     assert a.status == "ok" and a.diverged_at is None
@@ -44,7 +49,7 @@ def test_same_seed_same_history_and_other_seed_differs(small):
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_every_model_and_optimizer_learns(small, model, optimizer):
     lr = 0.01 if optimizer == "adam" else 0.5
-    h = W.run_experiment(lr=lr, bs=64, n_epochs=2, optimizer=optimizer, model=model, data=small)
+    h = E.run_experiment(lr=lr, bs=64, n_epochs=2, optimizer=optimizer, model=model, data=small)
     assert h.status == "ok"
     assert h.final_valid_acc > 0.9, h.message
     assert sum(h.train_loss[-5:]) / 5 < 0.5 * h.train_loss[0]
@@ -54,7 +59,7 @@ def test_linear_hand_gradients_match_autograd(small):
     torch.manual_seed(0)
     net = torch.nn.Linear(784, 1)
     xb, yb = small[0][:50], small[1][:50]
-    value = W._linear_loss_and_grads(net, xb, yb)
+    value = E._linear_loss_and_grads(net, xb, yb)
     gw, gb = net.weight.grad.clone(), net.bias.grad.clone()
     net.zero_grad()
     loss = ((torch.sigmoid(net(xb).squeeze(1)) - yb) ** 2).mean()
@@ -66,7 +71,7 @@ def test_linear_hand_gradients_match_autograd(small):
 
 def test_run_matches_a_plain_torch_loop(small):
     """The oracle: the same training written the obvious way with autograd and torch.optim."""
-    h = W.run_experiment(lr=0.3, bs=100, n_epochs=2, optimizer="momentum", seed=7, data=small)
+    h = E.run_experiment(lr=0.3, bs=100, n_epochs=2, optimizer="momentum", seed=7, data=small)
     torch.manual_seed(7)
     net = torch.nn.Linear(784, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.3, momentum=0.9)
@@ -89,23 +94,23 @@ def test_larger_lr_moves_faster_until_it_diverges(small):
     k = 30  # compare the loss after k steps
     losses = {}
     for lr in (0.01, 0.1, 1.0):
-        h = W.run_experiment(lr=lr, bs=32, n_epochs=1, model="mlp", data=small)
+        h = E.run_experiment(lr=lr, bs=32, n_epochs=1, model="mlp", data=small)
         assert h.status == "ok"
         losses[lr] = sum(h.train_loss[k - 5:k]) / 5
     assert losses[1.0] < losses[0.1] < losses[0.01]
-    too_high = W.run_experiment(lr=10.0, bs=32, n_epochs=1, model="mlp", data=small)
+    too_high = E.run_experiment(lr=10.0, bs=32, n_epochs=1, model="mlp", data=small)
     assert too_high.status == "diverged"
 
 
 def test_huge_lr_reports_divergence_without_raising(small):
-    h = W.run_experiment(lr=10.0, bs=64, n_epochs=3, model="mlp", data=small)
+    h = E.run_experiment(lr=10.0, bs=64, n_epochs=3, model="mlp", data=small)
     assert h.status == "diverged" and h.reason == "rose"
     assert isinstance(h.diverged_at, int) and 0 <= h.diverged_at < h.steps
-    assert h.train_loss[h.diverged_at] > W.BLOWUP_FACTOR * h.train_loss[0]
+    assert h.train_loss[h.diverged_at] > E.BLOWUP_FACTOR * h.train_loss[0]
     assert h.steps < 3 * h.steps_per_epoch, "training should stop early"
-    assert f"rose above {W.BLOWUP_FACTOR:g}x" in h.message and f"at step {h.diverged_at} " in h.message
+    assert f"rose above {E.BLOWUP_FACTOR:g}x" in h.message and f"at step {h.diverged_at} " in h.message
     assert "too high" in h.message
-    h2 = W.run_experiment(lr=1e30, bs=64, n_epochs=1, optimizer="momentum", model="mlp", data=small)
+    h2 = E.run_experiment(lr=1e30, bs=64, n_epochs=1, optimizer="momentum", model="mlp", data=small)
     assert h2.status in ("ok", "diverged")  # returns either way; never raises
 
 
@@ -115,7 +120,7 @@ def test_nonfinite_loss_stops_at_the_right_step(small):
     bad = 123
     train_x[bad, 300] = float("nan")
     data = (train_x, small[1], small[2], small[3])
-    h = W.run_experiment(lr=0.1, bs=50, n_epochs=2, seed=5, data=data)
+    h = E.run_experiment(lr=0.1, bs=50, n_epochs=2, seed=5, data=data)
     gen = torch.Generator().manual_seed(5)
     expected = next(i for i, idx in enumerate(batches(len(train_x), 50, generator=gen)) if bad in idx.tolist())
     assert h.status == "diverged" and h.reason == "nonfinite" and h.diverged_at == expected
@@ -127,7 +132,7 @@ def test_run_leaves_the_global_random_stream_alone(small):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    W.run_experiment(lr=0.1, bs=256, n_epochs=1, data=small)
+    E.run_experiment(lr=0.1, bs=256, n_epochs=1, data=small)
     torch.testing.assert_close(torch.rand(3), expected)
 
 
@@ -139,44 +144,45 @@ def test_run_leaves_the_global_random_stream_alone(small):
         ({"lr": float("nan")}, "lr must be a positive"),
         ({"lr": "0.1"}, "lr must be a positive"),
         ({"lr": 1e39}, "float32"),
-        ({"bs": 0}, "bs \\(batch size\\) must be a whole number from 1 to"),
-        ({"bs": 10**6}, "from 1 to"),
+        ({"bs": 0}, "bs \\(batch size\\) must be a positive whole number, got 0. Typical values: from 1 to"),
+        ({"bs": 10**6}, "at most the training set's size"),
+        ({"bs": True}, "bs \\(batch size\\) must be a positive whole number"),
         ({"bs": 2.5}, "bs \\(batch size\\)"),
-        ({"n_epochs": 0}, "n_epochs"),
+        ({"n_epochs": 0}, "n_epochs must be a positive whole number"),
         ({"optimizer": "rmsprop"}, "optimizer must be one of 'sgd', 'momentum', 'adam'"),
         ({"model": "cnn"}, "model must be one of 'linear', 'mlp'"),
-        ({"seed": -1}, "seed"),
+        ({"seed": -1}, "seed must be a whole number ≥ 0"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(small, kwargs, words):
     with pytest.raises(ValueError, match=words):
-        W.run_experiment(data=small, **kwargs)
+        E.run_experiment(data=small, **kwargs)
 
 
 def test_bad_data_raises_clear_error(small):
     with pytest.raises(ValueError, match=r"x \[N, 784\]"):
-        W.run_experiment(data=(small[0].reshape(-1, 28, 28), small[1], small[2], small[3]))
+        E.run_experiment(data=(small[0].reshape(-1, 28, 28), small[1], small[2], small[3]))
     with pytest.raises(ValueError, match="train_x, train_y, valid_x, valid_y"):
-        W.run_experiment(data=small[:2])
+        E.run_experiment(data=small[:2])
 
 
 # ---------------------------------------------------------------- batch size and gradient noise
 
 
 def test_per_example_gradients_match_autograd(small):
-    net = W._make_model("mlp", 0)
+    net = E._make_model("mlp", 0)
     x, y = small[0][:5], small[1][:5]
-    g = W._per_example_grads(net, x, y)
+    g = E._per_example_grads(net, x, y)
     for i in range(5):
         net.zero_grad()
-        W._mse_of_sigmoid(net(x[i:i + 1]), y[i:i + 1]).backward()
+        E._mse_of_sigmoid(net(x[i:i + 1]), y[i:i + 1]).backward()
         expected = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
         torch.testing.assert_close(g[i], expected, rtol=1e-4, atol=1e-7)
 
 
 def test_gradient_noise_shrinks_like_one_over_sqrt_bs(small):
     n = len(small[0])
-    noise = W.gradient_noise([1, 4, 16, 64, n], n_draws=64, data=small)
+    noise = E.gradient_noise([1, 4, 16, 64, n], n_draws=64, data=small)
     assert noise[n] == pytest.approx(0.0, abs=1e-5)  # the whole set is the full-batch gradient
     # without replacement: E‖g_b − g‖² = σ²/bs · (N − bs)/(N − 1); check the ratio of 4 to 64 (expected ≈ 4)
     ratio = noise[4] / noise[64] / math.sqrt((n - 4) / (n - 64))
@@ -185,31 +191,31 @@ def test_gradient_noise_shrinks_like_one_over_sqrt_bs(small):
 
 
 def test_compare_batch_sizes_rows(small):
-    rows = W.compare_batch_sizes((16, 128), lr=0.5, data=small)
+    rows = E.compare_batch_sizes((16, 128), lr=0.5, data=small)
     assert [r["bs"] for r in rows] == [16, 128]
     n = len(small[0])
     assert rows[0]["steps_per_epoch"] == math.ceil(n / 16) and rows[0]["updates"] == math.ceil(n / 16)
     assert rows[0]["grad_noise"] > rows[1]["grad_noise"] > 0
     assert all(r["status"] == "ok" and r["valid_acc"] > 0.9 for r in rows)
     with pytest.raises(ValueError, match="at least one batch size"):
-        W.compare_batch_sizes((), data=small)
+        E.compare_batch_sizes((), data=small)
     with pytest.raises(ValueError, match="bs \\(batch size\\)"):  # not silently rounded down to 2
-        W.compare_batch_sizes((2.5,), data=small)
+        E.compare_batch_sizes((2.5,), data=small)
 
 
 # ---------------------------------------------------------------- the quadratic toy
 
 
-def test_quadratic_data_is_notebook_03s():
-    time, speed = W.quadratic_data()
+def test_quadratic_data_is_the_gradients_notebooks():
+    time, speed = E.quadratic_data()
     torch.manual_seed(42)
     expected = 0.4 * (torch.arange(0, 20).float() - 7) ** 2 + 5 + 3 * torch.randn(20)
     assert torch.equal(time, torch.arange(0, 20).float()) and torch.equal(speed, expected)
 
 
 def test_quadratic_stability_edge_and_minimum_match_torch():
-    time, speed = W.quadratic_data()
-    r = W.quadratic_descent(0.1, 5, time, speed)
+    time, speed = E.quadratic_data()
+    r = E.quadratic_descent(0.1, 5, time, speed)
     t = (time.double() - 10) / 10
     best = torch.linalg.lstsq(torch.stack([t**2, t, torch.ones_like(t)], 1), speed.double()[:, None]).solution[:, 0]
     assert r["best"] == pytest.approx(best.numpy(), rel=1e-9)
@@ -227,16 +233,16 @@ def test_quadratic_stability_edge_and_minimum_match_torch():
 
 
 def test_quadratic_verdicts():
-    edge = W.quadratic_descent(0.1)["max_stable_lr"]
-    assert W.quadratic_descent(edge * 0.01, 30)["verdict"] == "slow"
-    assert W.quadratic_descent(edge * 0.5, 30)["verdict"] == "converged"
-    assert W.quadratic_descent(edge * 0.97, 12)["verdict"] == "oscillating"
-    d = W.quadratic_descent(edge * 1.2, 30)
+    edge = E.quadratic_descent(0.1)["max_stable_lr"]
+    assert E.quadratic_descent(edge * 0.01, 30)["verdict"] == "slow"
+    assert E.quadratic_descent(edge * 0.5, 30)["verdict"] == "converged"
+    assert E.quadratic_descent(edge * 0.97, 12)["verdict"] == "oscillating"
+    d = E.quadratic_descent(edge * 1.2, 30)
     assert d["verdict"] == "diverged" and d["losses"][-1] > d["losses"][0]
     with pytest.raises(ValueError, match="lr must be a positive"):
-        W.quadratic_descent(0)
+        E.quadratic_descent(0)
     with pytest.raises(ValueError, match="both time and speed"):
-        W.quadratic_descent(0.1, time=torch.arange(5.0))
+        E.quadratic_descent(0.1, time=torch.arange(5.0))
 
 
 # ---------------------------------------------------------------- the widgets, without a browser
@@ -289,7 +295,7 @@ def test_long_runs_show_progress(small, monkeypatch):
 
 def test_explorer_shows_errors_instead_of_raising(small):
     ex = W.lr_explorer(bs=64, data=small)
-    ex._update_fn = lambda _ex: (_ for _ in ()).throw(RuntimeError("boom"))
+    ex._update_fn = lambda _ex, **_values: (_ for _ in ()).throw(RuntimeError("boom"))
     ex.controls["lr"].value = 0.2
     assert "Could not run these settings" in ex.result.value and "boom" in ex.result.value
 
@@ -305,7 +311,7 @@ def test_batch_size_explorer_builds_and_reruns(small):
 
 
 def test_quadratic_lr_explorer_says_what_happened():
-    time, speed = W.quadratic_data()
+    time, speed = E.quadratic_data()
     ex = W.quadratic_lr_explorer(time, speed)
     assert "converged" in ex.result.value and "p2g-lr" in _classes(ex.controls["lr"])
     png = ex.plot.value
@@ -313,3 +319,114 @@ def test_quadratic_lr_explorer_says_what_happened():
     assert "diverged" in ex.result.value and ex.plot.value != png
     ex.controls["lr"].value = 0.01
     assert "too small" in ex.result.value
+
+
+# ---------------------------------------------------------------- one divergence rule, one home per name
+
+
+def test_the_divergence_rule_is_said_once_from_its_constants():
+    assert f"{E.BLOWUP_FACTOR:g}x" in E.DIVERGENCE_RULE and f"last {E.DIVERGENCE_WINDOW} steps" in E.DIVERGENCE_RULE
+    assert E.divergence_window(10**6) == E.DIVERGENCE_WINDOW and E.divergence_window(7) == 7
+    with pytest.raises(ValueError, match="steps_per_epoch must be a positive whole number"):
+        E.divergence_window(0)
+
+
+def test_the_run_and_its_message_use_the_constant(small, monkeypatch):
+    """The same run diverges under the rule's factor and not under a factor its loss can never reach."""
+    assert E.run_experiment(lr=10.0, bs=64, n_epochs=1, model="mlp", data=small).status == "diverged"
+    monkeypatch.setattr(E, "BLOWUP_FACTOR", 4.0)  # the loss stays below 1 and starts near 0.25: never 4x
+    assert E.run_experiment(lr=10.0, bs=64, n_epochs=1, model="mlp", data=small).status == "ok"
+    monkeypatch.setattr(E, "BLOWUP_FACTOR", 1.25)
+    h = E.run_experiment(lr=10.0, bs=64, n_epochs=1, model="mlp", data=small)
+    assert h.status == "diverged" and "rose above 1.25x" in h.message
+
+
+def test_widgets_still_exports_the_old_names():
+    for name in ("OPTIMIZERS", "MODELS", "BLOWUP_FACTOR", "History", "run_experiment", "gradient_noise",
+                 "compare_batch_sizes", "quadratic_data", "quadratic_descent"):
+        assert getattr(W, name) is getattr(E, name), name
+        assert name in W.__all__
+
+
+def test_figures_draw_without_any_widget(small):
+    h = E.run_experiment(lr=0.5, bs=64, n_epochs=1, data=small)
+    fig = P.LossAccuracyFigure()
+    first = fig.draw(h)
+    assert first[:4] == b"\x89PNG" and fig.draw(h, h)[:4] == b"\x89PNG"
+    rows = E.compare_batch_sizes((64,), lr=0.5, data=small)
+    assert P.batch_size_figure(rows)[:4] == b"\x89PNG" and P.batch_size_table(rows).count("<tr>") == 2
+    assert P.QuadraticFigure().draw(E.quadratic_descent(0.1))[:4] == b"\x89PNG"
+
+
+def test_experiment_data_is_cached_and_checked(small):
+    a = E.experiment_data()
+    assert E.experiment_data() is a and a[0].shape[1] == 784
+    assert E.experiment_data(small)[0].dtype == torch.float32
+
+
+# ---------------------------------------------------------------- every control reaches its experiment
+
+
+def _another_value(w):
+    """A valid value different from the control's current one."""
+    if hasattr(w, "options"):
+        values = [o[1] if isinstance(o, tuple) else o for o in w.options]
+        return next(v for v in values if v != w.value)
+    if hasattr(w, "base"):  # FloatLogSlider: one step below, or above at the bottom
+        low = w.base ** w.min
+        return w.value / w.base ** w.step if w.value / w.base ** w.step >= low else w.value * w.base ** w.step
+    return w.value + 1 if w.value + 1 <= w.max else w.value - 1
+
+
+@pytest.mark.parametrize("explorer, experiment", [
+    ("lr_explorer", "run_experiment"),
+    ("batch_size_explorer", "compare_batch_sizes"),
+    ("quadratic_lr_explorer", "quadratic_descent"),
+])
+def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, experiment):
+    """The forgotten mapping: changing any control must rerun the experiment with the new value."""
+    pytest.importorskip("ipywidgets")
+    real, calls = getattr(W, experiment), []
+
+    @functools.wraps(real)  # keeps the signature make_explorer checks the controls against
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(W, experiment, spy)
+    kwargs = {"time": None} if explorer == "quadratic_lr_explorer" else {"data": small}
+    if explorer == "lr_explorer":
+        kwargs["bs"] = 64
+    if explorer == "batch_size_explorer":
+        kwargs["bs_values"] = (16, 64)
+    ex = getattr(W, explorer)(**kwargs)
+    assert calls, "building the explorer runs the experiment once"
+    assert set(ex.controls) <= set(inspect.signature(real).parameters)
+    for key, w in ex.controls.items():
+        new = _another_value(w)
+        w.value = new
+        if explorer == "batch_size_explorer":  # its changes wait for the Run button
+            ex.button.click()
+        assert calls[-1][key] == new, f"{explorer}: the {key!r} control did not reach {experiment}()"
+        assert "Could not run" not in ex.result.value, ex.result.value
+
+
+@pytest.mark.parametrize("explorer, experiment", [
+    (W.lr_explorer, E.run_experiment),
+    (W.batch_size_explorer, E.compare_batch_sizes),
+    (W.quadratic_lr_explorer, E.quadratic_descent),
+])
+def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
+    mine, theirs = inspect.signature(explorer).parameters, inspect.signature(experiment).parameters
+    for name, p in mine.items():
+        if name in theirs and theirs[name].default is not inspect.Parameter.empty:
+            assert p.default == theirs[name].default, f"{explorer.__name__}'s {name} starts elsewhere"
+
+
+def test_make_explorer_refuses_a_control_the_experiment_does_not_take():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    with pytest.raises(ValueError, match=r"controls \['momentum'\] are not keywords of run_experiment"):
+        W.make_explorer("x", {"lr": ipywidgets.FloatSlider(), "momentum": ipywidgets.FloatSlider()},
+                        lambda ex, **v: None, E.run_experiment)
+    with pytest.raises(ValueError, match="per_row must be a positive whole number"):
+        W.make_explorer("x", {}, lambda ex, **v: None, E.run_experiment, per_row=0)
