@@ -248,9 +248,14 @@ def draw_graph(nodes: Sequence, edges: Sequence[tuple], ax=None, title: str | No
 
     `nodes` are `GraphNode`s (or `(id, text, kind)` tuples); an edge that appears k > 1 times (a value used
     twice by the same operation, as in `x * x`) gets a "×k" on its arrow. Inputs are blue, operations grey, the
-    output yellow. Returns the Axes (its `.node_texts` maps each id to its text artist, so a caller can
-    update the numbers without drawing again). Introduced in the `backprop` notebook.
+    output yellow. Every box has the same size (a fixed share of its column and row), so the arrows are
+    placed once and never depend on the text: a caller can rewrite the numbers in the boxes and draw again
+    cheaply. Returns the Axes; `.node_texts` and `.node_boxes` map each id to its text and its box.
+    Without `ax`, the figure gets `col_width` × `row_height` inches per column and row (a given `ax` should
+    offer about as much, or long texts overflow their boxes). Introduced in the `backprop` notebook.
     """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
     nodes = [n if isinstance(n, GraphNode) else GraphNode(*n) for n in nodes]
     if not nodes:
         raise ValueError("draw_graph got no nodes to draw.")
@@ -258,27 +263,30 @@ def draw_graph(nodes: Sequence, edges: Sequence[tuple], ax=None, title: str | No
     n_cols = 1 + max(c for c, _ in pos.values())
     n_rows = max(Counter(c for c, _ in pos.values()).values())
     if ax is None:
-        _, ax = plt.subplots(figsize=(col_width * n_cols + 0.4, row_height * n_rows + 0.8))
-    texts = {}
+        width, height = col_width * n_cols + 0.2, row_height * n_rows + 0.5
+        fig, ax = plt.subplots(figsize=(width, height))
+        fig.subplots_adjust(left=0.1 / width, right=1 - 0.1 / width, bottom=0.05 / height, top=1 - 0.45 / height)
+    half_w, half_h = 0.37, 0.36  # a box's half width and height, in columns and rows
+    texts, boxes = {}, {}
     for node in nodes:
         x, y = pos[node.id]
-        texts[node.id] = ax.text(x, -y, node.text, ha="center", va="center", fontsize=fontsize, zorder=3,
-                                 bbox=dict(boxstyle="round,pad=0.35", fc=_KIND_COLOURS.get(node.kind, "white"),
-                                           ec="black", lw=0.8))
+        boxes[node.id] = ax.add_patch(FancyBboxPatch(
+            (x - half_w, -y - half_h), 2 * half_w, 2 * half_h, boxstyle="round,pad=0,rounding_size=0.08",
+            mutation_aspect=0.5, fc=_KIND_COLOURS.get(node.kind, "white"), ec="black", lw=0.8, zorder=2))
+        texts[node.id] = ax.text(x, -y, node.text, ha="center", va="center", fontsize=fontsize, zorder=3)
     for (a, b), count in Counter(edges).items():
-        (xa, ya), (xb, yb) = pos[a], pos[b]
-        bend = 0.0 if xb - xa <= 1 else (-0.3 if yb >= ya else 0.3)  # a long edge bends around the boxes between
-        ax.annotate("", xy=(xb, -yb), xytext=(xa, -ya), zorder=4,
-                    arrowprops=dict(arrowstyle="-|>", color="tab:grey", lw=1, shrinkA=0, shrinkB=0, mutation_scale=12,
-                                    connectionstyle=f"arc3,rad={bend}",
-                                    patchA=texts[a].get_bbox_patch(), patchB=texts[b].get_bbox_patch()))
+        (xa, ya), (xb, yb) = pos[a], pos[b]  # a column lies left of every column it feeds
+        bend = 0.0 if xb - xa <= 1 else (-0.5 if yb >= ya else 0.5)  # a long edge bends around the boxes between
+        ax.add_patch(FancyArrowPatch((xa + half_w, -ya), (xb - half_w, -yb), arrowstyle="-|>", mutation_scale=12,
+                                     color="tab:grey", lw=1, shrinkA=0, shrinkB=0, zorder=1,
+                                     connectionstyle=f"arc3,rad={bend}"))
         if count > 1:
             ax.text((xa + xb) / 2, -(ya + yb) / 2 + 0.12, f"×{count}", ha="center", fontsize=fontsize, color="tab:red")
     rows = [r for _, r in pos.values()]
-    ax.set_xlim(-0.6, n_cols - 0.4)
-    ax.set_ylim(-max(rows) - 0.6, -min(rows) + 0.6)
+    ax.set_xlim(-0.55, n_cols - 0.45)
+    ax.set_ylim(-max(rows) - 0.5, -min(rows) + 0.5)
     ax.axis("off")
     if title:
         ax.set_title(title)
-    ax.node_texts = texts
+    ax.node_texts, ax.node_boxes = texts, boxes
     return ax
