@@ -402,10 +402,11 @@ def graph_explorer(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float
     controls = {
         name: ipywidgets.FloatSlider(value=value, min=-GRAPH_RANGE, max=GRAPH_RANGE, step=0.01, description=name,
                                      readout_format=".2f", continuous_update=False, style=_STYLE,
-                                     layout=ipywidgets.Layout(width="230px"))
+                                     layout=ipywidgets.Layout(width="330px"))
         for name, value in start["settings"].items() if name != "target"
     }
-    button = ipywidgets.Button(description=f"step (lr {lr:g})", button_style="primary")
+    button = ipywidgets.Button(description=f"step (lr {lr:g})", button_style="primary",
+                               layout=ipywidgets.Layout(width="auto", min_width="120px", flex="0 0 auto"))
     button.add_class("p2g-step")
     drawer = GraphFigure()
     state = {"losses": [], "stepping": False, "held": []}
@@ -434,8 +435,9 @@ def graph_explorer(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float
         ex.result.value = f"{_CSS}{body}"
         ex.timings = {"compute_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
 
-    ex = make_explorer("graph_explorer", controls, update, tiny_graph, row_end=[button], per_row=6)
+    ex = make_explorer("graph_explorer", controls, update, tiny_graph, row_end=[button], per_row=3)
     ex.hint = "move the sliders or press step in Jupyter"
+    ex.progress.layout.display = "none"  # nothing here takes long enough for a progress bar
 
     def step(_button=None):
         new, state["held"] = tiny_graph_step(lr, **ex.values())
