@@ -184,122 +184,115 @@ def _run_all_cells(page, tries: int = 4) -> None:
                 raise
 
 
-def test_lr_slider_retrains_in_a_real_browser(lab):
+@contextlib.contextmanager
+def _browser_page(log: Path, failure_png: str):
+    """A headless Chromium page (1400 x 1000); on a failure, a screenshot and the server log's tail."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, log = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    run_timeout = 150_000 if DRIVE_NOTEBOOK_04 else 60_000
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         try:
-            page.goto(url)
-            # the real cells, not the placeholder of a cold server: an editor that shows our code
-            page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="lr_explorer(").first.wait_for()
-            idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
-            idle.first.wait_for(timeout=45_000)
-
-            _run_all_cells(page)
-
-            result = page.locator(".p2g-lr_explorer .p2g-result").first
-            plot = page.locator(".p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img").first
-            page.locator(".p2g-lr_explorer .p2g-result", has_text="valid accuracy").first.wait_for(timeout=run_timeout)
-            idle.first.wait_for(timeout=run_timeout)
-            plot.wait_for()
-            result.scroll_into_view_if_needed()
-            text0, src0 = result.inner_text(), plot.get_attribute("src")
-            assert "valid accuracy" in text0 and src0
-
-            handle = page.locator(".p2g-lr_explorer .p2g-lr .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            handle.focus()
-            page.keyboard.press("ArrowRight")  # one step up the log scale: 1.0 → 1.26
-            page.wait_for_function(
-                "([t, s]) => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
-                " const i = document.querySelector('.p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img');"
-                " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }",
-                arg=[text0, src0], timeout=30_000)
-            text1, src1 = result.inner_text(), plot.get_attribute("src")
-            assert text1 != text0 and src1 != src0
-            assert "lr 1.26" in text1, text1
-
-            handle.focus()
-            page.keyboard.press("End")  # the top of the slider: lr 10
-            page.wait_for_function(
-                "t => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
-                " return r && r.innerText !== t; }",
-                arg=text1, timeout=30_000)
-            text2, src2 = result.inner_text(), plot.get_attribute("src")
-            assert "lr 10" in text2, text2
-            assert src2 not in (src0, src1)
-            size = page.evaluate(
-                "async s => (await (await fetch(s)).arrayBuffer()).byteLength", src2)
-            assert size > 5_000, "the plot should be a real picture"
-
-            page.locator(".p2g-lr_explorer").first.scroll_into_view_if_needed()
-            shot = ARTIFACTS / "lr_explorer.png"
-            page.screenshot(path=str(shot))
-            print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowRight: {text1!r}\nafter End: {text2!r}")
+            yield page
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            page.screenshot(path=str(ARTIFACTS / failure_png))
             print(f"server log ({log}):\n{log.read_text(errors='replace')[-3000:]}")
             raise
         finally:
             browser.close()
+
+
+def _open_and_run_all(page, url: str, code: str):
+    """Open the notebook, wait for the real cells (an editor showing `code`, not the placeholder of a cold
+    server) and an idle kernel, then Run All Cells. Returns the locator of the idle indicator."""
+    page.goto(url)
+    page.locator(".jp-Notebook .jp-Cell .cm-content", has_text=code).first.wait_for()
+    idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+    idle.first.wait_for(timeout=45_000)
+    _run_all_cells(page)
+    return idle
+
+
+def test_lr_slider_retrains_in_a_real_browser(lab):
+    url, log = lab
+    run_timeout = 150_000 if DRIVE_NOTEBOOK_04 else 60_000
+    with _browser_page(log, "failure.png") as page:
+        idle = _open_and_run_all(page, url, "lr_explorer(")
+        result = page.locator(".p2g-lr_explorer .p2g-result").first
+        plot = page.locator(".p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img").first
+        page.locator(".p2g-lr_explorer .p2g-result", has_text="valid accuracy").first.wait_for(timeout=run_timeout)
+        idle.first.wait_for(timeout=run_timeout)
+        plot.wait_for()
+        result.scroll_into_view_if_needed()
+        text0, src0 = result.inner_text(), plot.get_attribute("src")
+        assert "valid accuracy" in text0 and src0
+
+        handle = page.locator(".p2g-lr_explorer .p2g-lr .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        page.keyboard.press("ArrowRight")  # one step up the log scale: 1.0 → 1.26
+        page.wait_for_function(
+            "([t, s]) => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
+            " const i = document.querySelector('.p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img');"
+            " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }",
+            arg=[text0, src0], timeout=30_000)
+        text1, src1 = result.inner_text(), plot.get_attribute("src")
+        assert text1 != text0 and src1 != src0
+        assert "lr 1.26" in text1, text1
+
+        handle.focus()
+        page.keyboard.press("End")  # the top of the slider: lr 10
+        page.wait_for_function(
+            "t => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
+            " return r && r.innerText !== t; }",
+            arg=text1, timeout=30_000)
+        text2, src2 = result.inner_text(), plot.get_attribute("src")
+        assert "lr 10" in text2, text2
+        assert src2 not in (src0, src1)
+        size = page.evaluate(
+            "async s => (await (await fetch(s)).arrayBuffer()).byteLength", src2)
+        assert size > 5_000, "the plot should be a real picture"
+
+        page.locator(".p2g-lr_explorer").first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "lr_explorer.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowRight: {text1!r}\nafter End: {text2!r}")
 
 
 def test_graph_explorer_moves_in_a_real_browser(graph_lab):
-    sync_api = pytest.importorskip("playwright.sync_api")
     url, log = graph_lab
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     scope = ".p2g-graph_explorer"
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(url)
-            page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="graph_explorer(").first.wait_for()
-            idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
-            idle.first.wait_for(timeout=45_000)
+    with _browser_page(log, "graph_failure.png") as page:
+        idle = _open_and_run_all(page, url, "graph_explorer(")
+        result = page.locator(f"{scope} .p2g-result").first
+        plot = page.locator(f"{scope} img.p2g-plot, {scope} .p2g-plot img").first
+        page.locator(f"{scope} .p2g-result", has_text="press step").first.wait_for(timeout=120_000)
+        idle.first.wait_for(timeout=120_000)
+        plot.wait_for()
+        result.scroll_into_view_if_needed()
+        text0, src0 = result.inner_text(), plot.get_attribute("src")
+        assert "loss 2.0074" in text0 and src0, text0
 
-            _run_all_cells(page)
+        handle = page.locator(f"{scope} .p2g-x1 .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        page.keyboard.press("ArrowLeft")  # x1: 1.00 → 0.99, every node recomputed
+        changed = (f"([t, s]) => {{ const r = document.querySelector('{scope} .p2g-result');"
+                   f" const i = document.querySelector('{scope} img.p2g-plot, {scope} .p2g-plot img');"
+                   " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }")
+        page.wait_for_function(changed, arg=[text0, src0], timeout=30_000)
+        text1, src1 = result.inner_text(), plot.get_attribute("src")
+        assert "press step" in text1 and "step 1" not in text1, text1
 
-            result = page.locator(f"{scope} .p2g-result").first
-            plot = page.locator(f"{scope} img.p2g-plot, {scope} .p2g-plot img").first
-            page.locator(f"{scope} .p2g-result", has_text="press step").first.wait_for(timeout=120_000)
-            idle.first.wait_for(timeout=120_000)
-            plot.wait_for()
-            result.scroll_into_view_if_needed()
-            text0, src0 = result.inner_text(), plot.get_attribute("src")
-            assert "loss 2.0074" in text0 and src0, text0
+        page.locator(f"{scope} .p2g-step").first.click()
+        page.wait_for_function(changed, arg=[text1, src1], timeout=30_000)
+        text2 = result.inner_text()
+        assert "step 1: the loss fell" in text2, text2
+        page.locator(f"{scope} .p2g-step").first.click()
+        page.locator(f"{scope} .p2g-result", has_text="step 2: the loss fell").first.wait_for(timeout=30_000)
 
-            handle = page.locator(f"{scope} .p2g-x1 .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            handle.focus()
-            page.keyboard.press("ArrowLeft")  # x1: 1.00 → 0.99, every node recomputed
-            wait_js = (f"([t, s]) => {{ const r = document.querySelector('{scope} .p2g-result');"
-                       f" const i = document.querySelector('{scope} img.p2g-plot, {scope} .p2g-plot img');"
-                       " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }")
-            page.wait_for_function(wait_js, arg=[text0, src0], timeout=30_000)
-            text1, src1 = result.inner_text(), plot.get_attribute("src")
-            assert "press step" in text1 and "step 1" not in text1, text1
-
-            page.locator(f"{scope} .p2g-step").first.click()
-            page.wait_for_function(wait_js, arg=[text1, src1], timeout=30_000)
-            text2 = result.inner_text()
-            assert "step 1: the loss fell" in text2, text2
-            page.locator(f"{scope} .p2g-step").first.click()
-            page.locator(f"{scope} .p2g-result", has_text="step 2: the loss fell").first.wait_for(timeout=30_000)
-
-            page.locator(scope).first.scroll_into_view_if_needed()
-            shot = ARTIFACTS / "graph_explorer.png"
-            page.screenshot(path=str(shot))
-            print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowLeft: {text1!r}\nafter step: {text2!r}")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "graph_failure.png"))
-            print(f"server log ({log}):\n{log.read_text(errors='replace')[-3000:]}")
-            raise
-        finally:
-            browser.close()
+        page.locator(scope).first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "graph_explorer.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowLeft: {text1!r}\nafter step: {text2!r}")
