@@ -5,6 +5,9 @@
 - Each notebook's wall-clock time under nbval is written to build/notebook_times.json, and the summary at the
   end reports it against the notebook's budget, found by slug in tools/course.toml (a WARNING line for a
   notebook over budget; speed goals are reported, never asserted, so the suite does not fail on time).
+- A test must never leave `os.environ` changed (it would leak into every later test and every nbval kernel):
+  the environment at the end of the session is compared with the one at its start, and any difference fails
+  the run, naming the variables.
 """
 
 import importlib.util
@@ -13,9 +16,68 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 _times: dict[str, float] = {}
 _collected_notebooks: set[str] = set()
+_env_at_start: dict[str, str] = {}
+
+
+def pytest_sessionstart(session):
+    _env_at_start.clear()
+    _env_at_start.update(os.environ)
+
+
+_PYTESTS_OWN = {"PYTEST_CURRENT_TEST"}  # pytest sets and removes it around each test
+# Variables libraries ADD to their own process on import or first use, whatever a test does; every notebook kernel
+# that imports them adds the same. Only their addition is tolerated: a test that changes or removes one still fails.
+ADDED_BY_LIBRARIES = {
+    "KMP_DUPLICATE_LIB_OK": "scikit-learn, on import (fastai imports it)",
+    "KMP_INIT_AT_FORK": "scikit-learn, on import (fastai imports it)",
+    "TORCHINDUCTOR_CACHE_DIR": "torch's inductor, on first use, set to its default folder",
+    "_TORCHINDUCTOR_PYOBJECT_TENSOR_DATA_PTR": "torch.compile, before it loads a compiled kernel",
+}
+
+
+def environment_changes(before: dict, after: dict) -> list[str]:
+    """One line per variable that was added, removed or changed between two snapshots of `os.environ`
+    (additions of `ADDED_BY_LIBRARIES` aside)."""
+    before = {k: v for k, v in before.items() if k not in _PYTESTS_OWN}
+    after = {k: v for k, v in after.items() if k not in _PYTESTS_OWN}
+    lines = [f"  {k} was added (= {after[k]!r})" for k in sorted(after.keys() - before.keys())
+             if k not in ADDED_BY_LIBRARIES]
+    lines += [f"  {k} was removed (was {before[k]!r})" for k in sorted(before.keys() - after.keys())]
+    lines += [f"  {k} changed from {before[k]!r} to {after[k]!r}"
+              for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]
+    return lines
+
+
+@pytest.fixture
+def restore_environ():
+    """Puts `os.environ` back as it was after the test, for code whose library sets variables it cannot be told
+    not to set (torch.compile's inductor adds TORCHINDUCTOR_CACHE_DIR and a pointer variable of its own)."""
+    before = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
+
+
+def _check_environment(session) -> None:
+    changes = environment_changes(_env_at_start, dict(os.environ))
+    if not changes:
+        return
+    message = ("\nERROR: the test session changed os.environ, so later tests and every nbval kernel saw another "
+               "environment:\n" + "\n".join(changes) + "\nA test that sets a variable must restore it: use "
+               "pytest's monkeypatch.setenv/delenv (or run the code in a subprocess).")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    if session.exitstatus == 0:
+        session.exitstatus = 1  # pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -43,6 +105,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _check_environment(session)
     if not _times:
         return
     out = ROOT / "build" / "notebook_times.json"

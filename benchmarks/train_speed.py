@@ -1,4 +1,4 @@
-"""How fast is notebook 10's loop? The same model, data, batch size and epochs, trained three ways in one process.
+"""How fast is the `gpu_loop` notebook's loop? The same model, data, batch size and epochs, trained three ways in one process.
 
 1. ours: `helpers.train.fit`, uint8 images resident on the device, batches by shuffled index slicing;
 2. dataloader: the same loop fed by `DataLoader(TensorDataset(...), shuffle=True)` from float tensors in CPU
@@ -47,8 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from helpers import get_device, set_seed  # noqa: E402
-from helpers.train import (DeviceData, _amp_dtype, _autocast, _training_parts, fit, simple_cnn,  # noqa: E402
-                           simple_mlp, sync)
+from helpers.data import load_mnist  # noqa: E402
+from helpers.train import (DeviceData, amp_dtype_from_setting, autocast_for, fit, simple_cnn,  # noqa: E402
+                           simple_mlp, sync, training_parts)
 
 
 def parse_args(argv=None):
@@ -73,6 +74,18 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def speed_data(device, n_train=None) -> DeviceData:
+    """All 60,000 MNIST training images (or the first `n_train`) to train on, and the 10,000 test images in the
+    slot `fit` reports after each epoch: fast-training records train on the full training set and report test
+    accuracy, so the figures here stay comparable with theirs and with the results under benchmarks/results/.
+    `fit`'s `valid_acc` is therefore a test accuracy in this file. (The notebooks hold a validation set out of
+    the training images instead: `DeviceData.mnist`.)
+    """
+    train_x, train_y = load_mnist("train")
+    test_x, test_y = load_mnist("test")
+    return DeviceData(train_x[:n_train], train_y[:n_train], test_x, test_y, device)
+
+
 def make_model(name):
     return simple_cnn() if name == "cnn" else simple_mlp()
 
@@ -80,7 +93,7 @@ def make_model(name):
 def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
     """The classic loop: DataLoader(TensorDataset) over float tensors in CPU memory, batches copied to the device.
 
-    Its update step is `fit`'s own (`helpers.train._training_parts`): only the way batches arrive differs.
+    Its update step is `fit`'s own (`helpers.train.training_parts`): only the way batches arrive differs.
     """
     device = data.device
     float_train = data.inputs(data.train_x).cpu()
@@ -90,7 +103,8 @@ def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
                                            batch_size=bs, shuffle=True, pin_memory=pin)
     valid_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(float_valid, data.valid_y.cpu()),
                                            batch_size=1024, pin_memory=pin)
-    *_, step = _training_parts(model, device, n_epochs, len(train_dl), lr, 0.01, amp_dtype, channels_last)
+    step = training_parts(model, device, n_epochs, len(train_dl), lr, wd=0.01, amp_dtype=amp_dtype,
+                          channels_last=channels_last).step
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     epoch_s, acc = [], None
     for _ in range(n_epochs):
@@ -102,7 +116,7 @@ def dataloader_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
                  yb.to(device, non_blocking=True))
         model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        with torch.no_grad(), _autocast(device.type, amp_dtype):
+        with torch.no_grad(), autocast_for(device, amp_dtype):
             for xb, yb in valid_dl:
                 xb = xb.to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 correct += (model(xb).argmax(1) == yb.to(device, non_blocking=True)).sum()
@@ -159,8 +173,8 @@ def main(argv=None) -> int:
     on_gpu = device.type == "cuda"
     model_name = args.model or ("cnn" if on_gpu else "mlp")
     bs = args.bs or (512 if on_gpu else 256)
-    amp = {"auto": "auto", "on": True, "off": False}[args.amp]  # fit's spelling; _amp_dtype is how fit reads it
-    amp_dtype = _amp_dtype(amp, device)
+    amp = {"auto": "auto", "on": True, "off": False}[args.amp]  # fit's spelling, read as fit reads it
+    amp_dtype = amp_dtype_from_setting(amp, device)
     channels_last = {"auto": on_gpu, "on": True, "off": False}[args.channels_last]
     time_to_99 = on_gpu if args.time_to_99 is None else args.time_to_99
     if amp_dtype is not None and device.type != "cuda" and not args.skip_fastai:
@@ -169,7 +183,7 @@ def main(argv=None) -> int:
     if on_gpu:
         torch.backends.cudnn.benchmark = True
 
-    data = DeviceData.mnist(device, n_train=args.n_train)
+    data = speed_data(device, args.n_train)
     fit_kwargs = dict(amp=amp, channels_last=channels_last, progress=False)
 
     # Warm-up: the first steps pay for kernel selection (cudnn.benchmark tunes once per input shape), lazy

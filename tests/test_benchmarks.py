@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
+import os
 from pathlib import Path
 
 import pytest
@@ -55,9 +55,18 @@ def test_train_speed_refuses_fastai_mixed_precision_on_a_cpu(train_speed, tmp_pa
                           "--out", str(tmp_path / "x.json")])
 
 
-def test_data_load_benchmark_reports_both_timings():
-    sys.path.insert(0, str(ROOT / "src"))
+def test_data_load_benchmark_reports_both_timings(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "src"))
+    # main() points MNIST_DIR and HELPERS_DATA_DIR at its own folders while it runs; monkeypatch restores them
+    # even if it fails half-way, and the check below shows main() itself leaves the environment as it found it.
+    for key in ("MNIST_DIR", "HELPERS_DATA_DIR"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
+    before = dict(os.environ)
     result = _load("data_load").main()
+    assert dict(os.environ) == before, "benchmarks/data_load.py's main() changed the environment"
     assert result["benchmark"] == "data_load"
     assert 0 < result["cached_load_s"] and 0 < result["first_load_s"]
     assert len(result["cached_load_runs_s"]) == 5

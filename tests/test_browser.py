@@ -31,7 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
-# The notebook to drive. Notebook 04 once it shows the explorer; until then a small notebook built here.
+# The notebook to drive. The `three_vs_seven` notebook once it shows the explorer; until then a small notebook built here.
 # THE SWITCH: set to False to always drive the built notebook.
 NOTEBOOK_04 = ROOT / "notebooks" / "04_mnist_3_vs_7_from_scratch.ipynb"
 DRIVE_NOTEBOOK_04 = NOTEBOOK_04.is_file() and "lr_explorer(" in NOTEBOOK_04.read_text(encoding="utf-8")

@@ -1,12 +1,15 @@
-"""helpers.data: the real MNIST files parse to the published counts, and the download path is careful.
+"""helpers.data: the real files parse to the published counts, and the download path is careful, for both data sets.
 
-Two halves:
+Three parts:
 
-- Real data (needs the four original files; CI sets MNIST_DIR): parsing agrees with a plain NumPy reader,
-  the published per-digit counts, the 3-vs-7 task, fresh copies, the on-disk `.pt` cache.
+- Real data (needs the four MNIST files and names.txt; CI sets MNIST_DIR and NAMES_DIR): parsing agrees with a
+  plain NumPy reader, the published per-digit counts, the 3-vs-7 task, the train/valid/test split, fresh copies,
+  the on-disk `.pt` cache; the names file's published counts.
 - The download path, against a small HTTP server on 127.0.0.1 that these tests start themselves: mirrors that
-  answer 404, serve a truncated or a corrupted file, or cut the connection, then a good one. Nothing here
-  touches the internet or the repository's data folder (HELPERS_DATA_DIR points at a temporary folder).
+  answer 404, serve a truncated or a corrupted file, or cut the connection, then a good one; the same cases
+  for MNIST and for names.txt. Nothing here touches the internet or the repository's data folder
+  (HELPERS_DATA_DIR points at a temporary data root).
+- Bad input: unknown splits, files and data sets, bad `n_valid`, malformed IDX files.
 """
 
 from __future__ import annotations
@@ -26,11 +29,18 @@ import torch
 
 import helpers.data as data
 from helpers.data import (
+    DATASETS,
     MNIST_FILES,
+    NAMES_FILES,
+    DataNotFoundError,
     IDXFormatError,
     MNISTNotFoundError,
+    find_data_file,
     find_mnist_file,
     load_mnist,
+    load_names,
+    mnist_split_indices,
+    mnist_splits,
     parse_idx,
     three_vs_seven,
 )
@@ -38,6 +48,7 @@ from helpers.data import (
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
+NAMES = "names.txt"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -191,6 +202,65 @@ def test_three_vs_seven(real_cache):
     assert torch.equal(t.valid_x[:1010], images[labels == 3].reshape(-1, 784).float() / 255)
 
 
+def test_mnist_splits_sizes_dtypes_and_an_untouched_test_set(real_cache):
+    s = mnist_splits(data_dir=real_cache)
+    assert s._fields == ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y")
+    assert [len(t) for t in s] == [50000, 50000, 10000, 10000, 10000, 10000]
+    for x, y in [(s.train_x, s.train_y), (s.valid_x, s.valid_y), (s.test_x, s.test_y)]:
+        assert x.dtype == torch.uint8 and x.shape[1:] == (28, 28) and y.dtype == torch.int64
+    test_x, test_y = load_mnist("test", real_cache)
+    assert torch.equal(s.test_x, test_x) and torch.equal(s.test_y, test_y)
+
+
+def test_train_and_valid_are_mnists_training_set_cut_in_two(real_cache):
+    s = mnist_splits(data_dir=real_cache)
+    images, labels = load_mnist("train", real_cache)
+    train_idx, valid_idx = mnist_split_indices()
+    # by index: together exactly range(60000), no image in both
+    assert len(set(train_idx.tolist()) & set(valid_idx.tolist())) == 0
+    assert torch.equal(torch.cat([train_idx, valid_idx]).sort().values, torch.arange(60000))
+    assert torch.equal(s.train_x, images[train_idx]) and torch.equal(s.train_y, labels[train_idx])
+    assert torch.equal(s.valid_x, images[valid_idx]) and torch.equal(s.valid_y, labels[valid_idx])
+    # as multisets: the labels of train + valid are MNIST's training labels, per digit
+    both = torch.bincount(s.train_y, minlength=10) + torch.bincount(s.valid_y, minlength=10)
+    assert both.tolist() == TRAIN_COUNTS
+    # every digit is in the validation set in about its share (a random 1/6 of each class)
+    assert torch.allclose(torch.bincount(s.valid_y).float() / torch.tensor(TRAIN_COUNTS).float(),
+                          torch.full((10,), 1 / 6), atol=0.02)
+
+
+def test_the_same_seed_gives_the_same_split_and_another_seed_another(real_cache):
+    a, b = mnist_splits(data_dir=real_cache), mnist_splits(n_valid=10_000, seed=42, data_dir=real_cache)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    torch.manual_seed(0)  # the split does not depend on the global generator
+    assert torch.equal(mnist_split_indices(seed=42)[1], mnist_split_indices(seed=42)[1])
+    c = mnist_splits(seed=7, data_dir=real_cache)
+    assert not torch.equal(c.valid_y, a.valid_y)
+    small = mnist_splits(n_valid=5000, data_dir=real_cache)
+    assert (len(small.train_x), len(small.valid_x)) == (55000, 5000)
+
+
+def test_split_indices_are_sorted_disjoint_and_complete():
+    train_idx, valid_idx = mnist_split_indices(n_valid=30, seed=1, n=100)
+    assert train_idx.dtype == valid_idx.dtype == torch.int64
+    assert len(train_idx) == 70 and len(valid_idx) == 30
+    assert torch.equal(train_idx, train_idx.sort().values) and torch.equal(valid_idx, valid_idx.sort().values)
+    assert torch.equal(torch.cat([train_idx, valid_idx]).sort().values, torch.arange(100))
+
+
+@pytest.mark.parametrize("n_valid", [0, -5, 2.5, True, "10k", None, 60000, 70000])
+def test_mnist_splits_rejects_a_bad_n_valid(n_valid):
+    with pytest.raises(ValueError, match="n_valid") as info:
+        mnist_splits(n_valid=n_valid)  # checked before any file is read
+    assert repr(n_valid) in str(info.value) and "10_000" in str(info.value)
+
+
+@pytest.mark.parametrize("seed", [1.5, "42", None, False])
+def test_mnist_splits_rejects_a_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        mnist_splits(seed=seed)
+
+
 def _cache_file(folder: Path, split: str) -> Path:
     found = sorted(folder.glob(f"mnist-{split}-*.pt"))
     assert len(found) == 1, f"expected one {split} cache file in {folder}, found {found}"
@@ -340,16 +410,24 @@ def server():
 
 
 @pytest.fixture
-def offline_env(tmp_path, monkeypatch, fresh_memory):
-    """No MNIST_DIR, a temporary cache folder, no proxies; returns the cache folder."""
+def offline_root(tmp_path, monkeypatch, fresh_memory):
+    """No MNIST_DIR or NAMES_DIR, a temporary data root (HELPERS_DATA_DIR), no proxies; returns the root."""
     monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.delenv("NAMES_DIR", raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("HELPERS_DATA_DIR", str(cache))
-    assert data.default_data_dir() == cache
-    return cache
+    root = tmp_path / "data-root"
+    monkeypatch.setenv("HELPERS_DATA_DIR", str(root))
+    assert data.data_root() == root
+    return root
+
+
+@pytest.fixture
+def offline_env(offline_root):
+    """`offline_root`'s MNIST folder (`<root>/mnist`), where downloads and caches of MNIST go."""
+    assert data.default_data_dir() == data.default_data_dir("mnist") == offline_root / "mnist"
+    return offline_root / "mnist"
 
 
 @pytest.fixture
@@ -428,7 +506,8 @@ def test_a_corrupt_file_in_the_cache_is_moved_aside_and_replaced(offline_env, se
     bad = corrupted(files[TEST_IMAGES])
     (offline_env / TEST_IMAGES).write_bytes(bad)
 
-    path = find_mnist_file(TEST_IMAGES)
+    with pytest.warns(UserWarning, match=f"{TEST_IMAGES}.*moved aside to {TEST_IMAGES}.corrupt"):
+        path = find_mnist_file(TEST_IMAGES)
     assert path == offline_env / TEST_IMAGES
     assert path.read_bytes() == files[TEST_IMAGES]
     assert (offline_env / (TEST_IMAGES + ".corrupt")).read_bytes() == bad
@@ -499,7 +578,7 @@ def test_offline_message_with_no_mirrors_and_a_corrupt_mnist_dir(offline_env, tm
     msg = str(info.value)
     _assert_offline_advice(msg, offline_env)
     assert str(readonly / TEST_IMAGES) in msg and "left in place" in msg
-    assert "no mirrors configured" in msg and "MNIST_MIRRORS is empty" in msg
+    assert "no addresses configured" in msg and "MNIST_MIRRORS is empty" in msg
 
 
 def test_download_false_says_so(offline_env, monkeypatch):
@@ -521,8 +600,165 @@ def test_a_verified_file_with_a_wrong_magic_fails_loudly_in_load_mnist(offline_e
         load_mnist("test")
 
 
-def test_mnist_mirrors_env_replaces_the_list(monkeypatch):
-    monkeypatch.setenv("MNIST_MIRRORS", " http://a.example/x , http://b.example/y/ ,")
-    assert data._mirrors() == ["http://a.example/x/", "http://b.example/y/"]
-    monkeypatch.delenv("MNIST_MIRRORS")
-    assert data._mirrors() == list(data.MNIST_MIRRORS)
+@pytest.mark.parametrize("dataset, env", [("mnist", "MNIST_MIRRORS"), ("names", "NAMES_MIRRORS")])
+def test_the_mirrors_env_replaces_the_list(monkeypatch, dataset, env):
+    ds = DATASETS[dataset]
+    assert ds.mirrors_env == env
+    monkeypatch.setenv(env, " http://a.example/x , http://b.example/y/ ,")
+    assert ds.mirror_urls() == ["http://a.example/x/", "http://b.example/y/"]
+    monkeypatch.delenv(env)
+    assert ds.mirror_urls() == list(ds.mirrors)
+
+
+def test_one_table_describes_both_data_sets(offline_root):
+    assert set(DATASETS) == {"mnist", "names"}
+    assert DATASETS["mnist"].files is MNIST_FILES and DATASETS["names"].files is NAMES_FILES
+    assert NAMES_FILES == {NAMES: "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"}
+    assert DATASETS["names"].mirrors == ("https://raw.githubusercontent.com/karpathy/makemore/master/",)
+    assert (DATASETS["mnist"].dir_env, DATASETS["names"].dir_env) == ("MNIST_DIR", "NAMES_DIR")
+    for key, ds in DATASETS.items():
+        assert data.default_data_dir(key) == offline_root / key  # one subfolder of the data root per data set
+        assert ds.licence and ds.source
+    assert MNISTNotFoundError is DataNotFoundError and issubclass(DataNotFoundError, FileNotFoundError)
+
+
+def test_the_default_root_is_the_repository_data_folder(monkeypatch):
+    monkeypatch.delenv("HELPERS_DATA_DIR", raising=False)
+    root = Path(data.__file__).resolve().parents[2] / "data"
+    assert data.data_root() == root
+    assert data.default_data_dir("names") == root / "names" and data.default_data_dir() == root / "mnist"
+
+
+def test_an_unknown_data_set_or_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="'mnist', 'names'"):
+        find_data_file("cifar", "x.bin", tmp_path, download=False)
+    with pytest.raises(ValueError, match="'mnist', 'names'"):
+        data.default_data_dir("fashion")
+    with pytest.raises(ValueError, match="names.txt"):
+        find_data_file("names", "names.csv", tmp_path, download=False)
+
+
+
+# ---------------------------------------------------------------------------------------------- names.txt
+
+
+@pytest.fixture(scope="module")
+def names_dir() -> Path:
+    """The folder with the verified names.txt: NAMES_DIR (CI sets it), else the default data folder."""
+    env = os.environ.get("NAMES_DIR")
+    folder = Path(env).expanduser() if env else data.default_data_dir("names")
+    if not (folder / NAMES).is_file():
+        pytest.skip(f"names.txt not available ({'NAMES_DIR=' + env if env else folder}); "
+                    "export NAMES_DIR=/path/to/names (CI sets it) to run the real-data tests")
+    return folder
+
+
+def test_the_real_names_file_has_the_published_counts(names_dir, monkeypatch):
+    monkeypatch.setenv("NAMES_DIR", str(names_dir))
+    assert sha((names_dir / NAMES).read_bytes()) == NAMES_FILES[NAMES]
+    names = load_names()
+    assert len(names) == 32033 and len(set(names)) == 29494
+    assert names[:3] == ["emma", "olivia", "ava"]
+    assert set("".join(names)) == set("abcdefghijklmnopqrstuvwxyz") and max(map(len, names)) == 15
+    names.clear()
+    assert len(load_names()) == 32033  # a fresh list each call
+
+
+@pytest.fixture
+def synthetic_names(monkeypatch):
+    """A small names.txt whose sum replaces the real one in NAMES_FILES."""
+    blob = b"\n".join([b"emma", b"olivia", b"ava", b"isabella", b"sophia"])
+    monkeypatch.setitem(NAMES_FILES, NAMES, sha(blob))
+    return blob
+
+
+def test_names_download_falls_through_bad_mirrors_to_a_verified_file(offline_root, server, synthetic_names,
+                                                                     monkeypatch):
+    files = {NAMES: synthetic_names}
+    mirrors = _bad_mirrors(server, files) + [server.add("good", files)]
+    monkeypatch.setenv("NAMES_MIRRORS", ",".join(mirrors))
+    assert load_names() == ["emma", "olivia", "ava", "isabella", "sophia"]
+    assert server.log == [f"/{m}/{NAMES}" for m in ("missing", "short", "cut", "corrupt", "good")]
+    folder = offline_root / "names"
+    assert [p.name for p in folder.iterdir()] == [NAMES], "a .part file was left behind"
+    assert (folder / NAMES).read_bytes() == synthetic_names
+    assert load_names() == ["emma", "olivia", "ava", "isabella", "sophia"]
+    assert len(server.log) == 5, "a verified copy in the data root is not downloaded again"
+
+
+def test_the_real_names_file_downloads_end_to_end(names_dir, offline_root, server, monkeypatch):
+    files = {NAMES: (names_dir / NAMES).read_bytes()}
+    monkeypatch.setenv("NAMES_MIRRORS", ",".join(_bad_mirrors(server, files) + [server.add("good", files)]))
+    names = load_names()
+    assert len(names) == 32033
+    assert sha((offline_root / "names" / NAMES).read_bytes()) == NAMES_FILES[NAMES]
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated"])
+def test_a_bad_names_file_in_the_data_root_is_named_moved_aside_and_replaced(offline_root, server, synthetic_names,
+                                                                             monkeypatch, damage):
+    folder = offline_root / "names"
+    folder.mkdir(parents=True)
+    bad = corrupted(synthetic_names) if damage == "corrupt" else synthetic_names[:7]
+    (folder / NAMES).write_bytes(bad)
+    monkeypatch.setenv("NAMES_MIRRORS", server.add("good", {NAMES: synthetic_names}))
+    with pytest.warns(UserWarning, match=r"names\.txt failed its SHA-256 check.*moved aside to names\.txt\.corrupt"):
+        names = load_names()
+    assert names == synthetic_names.decode().split("\n")
+    assert (folder / (NAMES + ".corrupt")).read_bytes() == bad
+    assert server.log == [f"/good/{NAMES}"]
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated"])
+def test_a_bad_names_file_in_names_dir_is_named_and_left_alone(offline_root, server, synthetic_names, tmp_path,
+                                                                monkeypatch, damage):
+    readonly = tmp_path / "shared-names"
+    readonly.mkdir()
+    bad = corrupted(synthetic_names) if damage == "corrupt" else synthetic_names[:7]
+    (readonly / NAMES).write_bytes(bad)
+    monkeypatch.setenv("NAMES_DIR", str(readonly))
+    monkeypatch.setenv("NAMES_MIRRORS", server.add("good", {NAMES: synthetic_names}))
+    assert load_names() == synthetic_names.decode().split("\n")  # the next source
+    assert [p.name for p in readonly.iterdir()] == [NAMES], "NAMES_DIR must never be written to"
+    assert (readonly / NAMES).read_bytes() == bad
+    # with nowhere else to go, the message names the bad copy
+    monkeypatch.setenv("NAMES_MIRRORS", "")
+    (offline_root / "names" / NAMES).unlink()
+    with pytest.raises(DataNotFoundError) as info:
+        load_names()
+    assert f"{readonly / NAMES} failed its SHA-256 check" in str(info.value) and "left in place" in str(info.value)
+
+
+def test_a_good_names_file_in_names_dir_is_used_without_downloading(offline_root, server, synthetic_names, tmp_path,
+                                                                    monkeypatch):
+    readonly = tmp_path / "shared-names"
+    readonly.mkdir()
+    (readonly / NAMES).write_bytes(synthetic_names)
+    monkeypatch.setenv("NAMES_DIR", str(readonly))
+    monkeypatch.setenv("NAMES_MIRRORS", server.add("good", {NAMES: synthetic_names}))
+    assert find_data_file("names", NAMES) == readonly / NAMES
+    assert len(load_names()) == 5 and server.log == []
+    assert not offline_root.exists(), "nothing is written to the data root when NAMES_DIR has a good copy"
+
+
+def test_offline_names_message_says_where_it_looked_and_the_two_fixes(offline_root, server, monkeypatch):
+    closed = f"http://127.0.0.1:{_closed_port()}/makemore/"
+    missing = server.add("missing", {}, mode="missing")
+    monkeypatch.setenv("NAMES_MIRRORS", f"{closed},{missing}")
+    with pytest.raises(DataNotFoundError) as info:
+        load_names()
+    msg = str(info.value)
+    folder = offline_root / "names"
+    assert f"names file {NAMES}" in msg
+    assert "Looked in:" in msg and str(folder / NAMES) in msg and "NAMES_DIR: not set" in msg
+    assert closed + NAMES in msg and missing + NAMES in msg and "HTTP 404" in msg and "Connection refused" in msg
+    assert "export NAMES_DIR=" in msg  # fix 1: point NAMES_DIR at a folder holding names.txt
+    assert "Connect to the internet" in msg and str(folder) in msg and "copy it there" in msg  # fix 2
+    assert "MNIST" not in msg
+    assert isinstance(info.value, FileNotFoundError)
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_load_names_with_download_false_says_so(offline_root):
+    with pytest.raises(DataNotFoundError, match="download=False"):
+        load_names(download=False)

@@ -1,11 +1,16 @@
-"""helpers.distributed: the DDP script of notebook 12, run for real with torchrun (2 processes, Gloo, CPU)."""
+"""helpers.distributed: the DDP script of the `distributed` notebook, run for real with torchrun (2 processes, Gloo,
+CPU), and in-process as a single rank."""
+
+import json
 
 import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+import helpers.distributed as distributed
 from helpers.checkpoint import load_checkpoint
-from helpers.distributed import epoch_shard, free_port, launch, read_log, torchrun_command
+from helpers.data import MNIST_FILES, DataNotFoundError, find_mnist_file, mnist_splits
+from helpers.distributed import epoch_shard, free_port, launch, read_log, torchrun_command, train_ddp
 
 
 @pytest.mark.parametrize("n, world_size", [(12, 2), (10, 3), (10, 4), (7, 7), (100, 8)])
@@ -82,3 +87,33 @@ def test_a_failing_rank_is_reported_not_hung(tmp_path):
     with pytest.raises(RuntimeError, match="failed"):
         launch(["--device", "cpu", "--n-train", "10", "--bs", "16", "--out-dir", str(tmp_path)], nproc_per_node=2,
                timeout=60)
+
+
+def test_train_ddp_alone_trains_on_the_training_part_and_validates_on_the_held_out_images(tmp_path, monkeypatch,
+                                                                                         capsys):
+    try:
+        for name in MNIST_FILES:
+            find_mnist_file(name, download=False)
+    except DataNotFoundError:
+        pytest.skip("the MNIST files are not available: export MNIST_DIR=/path/to/mnist (CI sets it)")
+    assert not hasattr(distributed, "train"), "the function is train_ddp: `train` is the module helpers.train"
+    monkeypatch.delenv("WORLD_SIZE", raising=False)  # one plain process, no process group
+    log = train_ddp(tmp_path, bs=64, n_epochs=1, n_train=1024, n_valid=3000, hidden=32, device="cpu")
+    assert log == read_log(tmp_path) and log["config"]["n_train"] == 1024 and log["config"]["world_size"] == 1
+    assert len(log["loss"]) == 1024 // 64 and 0.5 < log["valid_acc"] <= 1
+    assert json.loads(capsys.readouterr().out)["valid_acc"] == round(log["valid_acc"], 4)
+    # the reported accuracy is on the 3,000 validation images: recompute it from the saved weights
+    model = distributed.simple_mlp(32)
+    model.load_state_dict(load_checkpoint(tmp_path / "checkpoint.pt")["model"])
+    s = mnist_splits(n_valid=3000)
+    data = distributed.DeviceData(s.train_x[:1024], s.train_y[:1024], s.valid_x, s.valid_y, "cpu")
+    with torch.no_grad():
+        acc = (model.eval()(data.inputs(data.valid_x)).argmax(1) == data.valid_y).double().mean().item()
+    assert acc == pytest.approx(log["valid_acc"], abs=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(bs=0), "bs"), (dict(n_epochs=True), "n_epochs"),
+                                           (dict(dtype="float16"), "dtype")])
+def test_train_ddp_rejects_bad_settings_before_any_work(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_ddp(tmp_path, **kwargs)

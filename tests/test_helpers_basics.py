@@ -365,8 +365,7 @@ def test_the_course_reference_file_is_consistent():
         (Path(__file__).resolve().parents[1] / "tools" / "course.toml").read_text(encoding="utf-8"))["notebook"]}
     for name, ref in refs.items():
         nb, _, what = name.partition("/")
-        assert ((len(nb) == 2 and nb.isdigit()) or nb in slugs) and what, \
-            f"{name}: names are 'slug/what' (a slug of tools/course.toml) or, until the renumbering, 'NN/what'"
+        assert nb in slugs and what, f"{name}: names are 'slug/what', with a slug of tools/course.toml"
         assert ref.notebook == nb, f"{name}: notebook = {ref.notebook!r}, but the name says {nb!r}"
         assert "anchor" in raw[name], f"{name}: give an anchor (the outside figure), e.g. 'fastbook ch. 4'"
         assert (ref.anchor_value is None) or ref.anchor, f"{name}: anchor_value without an anchor"

@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+from helpers.data import DATASETS
 from helpers.results import reference_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +35,15 @@ def test_reference_table_matches_the_reference_file():
     assert block, "README lost its reference-table markers"
     assert block.group(1).strip() == reference_table().strip(), \
         "README's reference table is out of date: paste the output of `python -m helpers.results`"
+
+
+def test_the_data_section_names_every_data_set_its_source_licence_and_variable():
+    section = re.search(r"^## Data\n(.*?)^## ", README, re.S | re.M)
+    assert section, "README lost its Data section"
+    text = section.group(1)
+    for ds in DATASETS.values():
+        assert ds.licence in text and ds.dir_env in text and f"data/{ds.folder}/" in text, ds.folder
+    assert "karpathy/makemore" in text and "LeCun" in text and "HELPERS_DATA_DIR" in text
+    ci = (ROOT / ".ci" / "run").read_text()
+    for ds in DATASETS.values():
+        assert f"export {ds.dir_env}=" in ci and f"../shared/data/{ds.folder}" in ci, ds.dir_env

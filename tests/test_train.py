@@ -1,5 +1,7 @@
-"""helpers.train, the finished loop of notebook 10: data on the device, models, evaluate, fit (seeded, resumable)."""
+"""helpers.train, the finished loop of the `gpu_loop` notebook: data on the device (train, valid, test), models,
+evaluate, fit (seeded, resumable), and the public training step the scripts share."""
 
+import json
 import math
 
 import pytest
@@ -9,10 +11,12 @@ import torch.nn.functional as F
 import helpers.train as train
 from helpers import set_seed
 from helpers.checkpoint import load_checkpoint
-from helpers.train import DeviceData, amp_dtype_for, evaluate, fit, simple_cnn, simple_mlp
+from helpers.data import MNIST_FILES, DataNotFoundError, find_mnist_file, mnist_splits
+from helpers.train import (DeviceData, TrainingParts, amp_dtype_for, amp_dtype_from_setting, autocast_for, evaluate,
+                           fit, simple_cnn, simple_mlp, training_parts)
 
 
-def _toy_data(n_train=1024, n_valid=256, seed=0):
+def _toy_data(n_train=1024, n_valid=256, seed=0, n_test=None):
     """Ten 'classes' of 28x28 uint8 images that differ in which rows are bright: learnable in one epoch."""
     g = torch.Generator().manual_seed(seed)
 
@@ -24,7 +28,21 @@ def _toy_data(n_train=1024, n_valid=256, seed=0):
             x[y == c, rows, :] = 250
         return x, y
 
-    return DeviceData(*make(n_train), *make(n_valid), device="cpu")
+    data = DeviceData(*make(n_train), *make(n_valid), device="cpu")
+    if n_test is None:
+        return data
+    test_x, test_y = make(n_test)
+    return DeviceData(data.train_x, data.train_y, data.valid_x, data.valid_y, "cpu", test_x=test_x, test_y=test_y)
+
+
+@pytest.fixture(scope="module")
+def real_mnist():
+    """Skips unless the four MNIST files are at hand (CI sets MNIST_DIR); nothing is downloaded."""
+    try:
+        for name in MNIST_FILES:
+            find_mnist_file(name, download=False)
+    except DataNotFoundError:
+        pytest.skip("the MNIST files are not available: export MNIST_DIR=/path/to/mnist (CI sets it)")
 
 
 def test_inputs_are_normalised_floats():
@@ -45,6 +63,22 @@ def test_device_data_rejects_float_images_and_bad_labels():
         DeviceData(x, y.float(), x, y, "cpu")
     with pytest.raises(ValueError, match="int64"):
         DeviceData(x, y[:3], x, y, "cpu")
+    with pytest.raises(ValueError, match="test_x.*uint8"):
+        DeviceData(x, y, x, y, "cpu", test_x=x.float(), test_y=y)
+    with pytest.raises(ValueError, match="test_y as int64"):
+        DeviceData(x, y, x, y, "cpu", test_x=x, test_y=y[:2])
+    with pytest.raises(ValueError, match="both test_x and test_y"):
+        DeviceData(x, y, x, y, "cpu", test_x=x)
+
+
+def test_device_data_holds_three_sets_and_says_so():
+    data = _toy_data(64, 32, n_test=16)
+    assert (len(data.train_x), len(data.valid_x), len(data.test_x)) == (64, 32, 16)
+    assert data.test_x.dtype == torch.uint8 and data.test_y.dtype == torch.int64 and data.test_x.device == data.device
+    assert repr(data) == "DeviceData(train (64, 28, 28), valid (32, 28, 28), test (16, 28, 28), uint8 on cpu)"
+    two = _toy_data(64, 32)
+    assert two.test_x is None and two.test_y is None
+    assert repr(two) == "DeviceData(train (64, 28, 28), valid (32, 28, 28), uint8 on cpu)"
 
 
 def test_models_have_the_documented_shapes():
@@ -56,19 +90,55 @@ def test_models_have_the_documented_shapes():
     assert sum(p.numel() for p in mlp.parameters()) == 784 * 256 + 256 + 256 * 10 + 10
 
 
-def test_evaluate_matches_torch():
-    data = _toy_data(64, 300)
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_evaluate_matches_torch(split):
+    data = _toy_data(64, 300, n_test=290)
     set_seed(0)
     model = simple_mlp(32)
-    loss, acc = evaluate(model, data, bs=128)  # three batches, the last one short
+    loss, acc = evaluate(model, data, split, bs=128)  # three batches, the last one short
+    x, y = (data.valid_x, data.valid_y) if split == "valid" else (data.test_x, data.test_y)
     with torch.no_grad():
-        logits = model(data.inputs(data.valid_x))
-    assert math.isclose(loss, F.cross_entropy(logits, data.valid_y).item(), rel_tol=1e-5)
-    assert acc == pytest.approx((logits.argmax(1) == data.valid_y).sum().item() / 300)
+        logits = model(data.inputs(x))
+    assert math.isclose(loss, F.cross_entropy(logits, y).item(), rel_tol=1e-5)
+    assert acc == pytest.approx((logits.argmax(1) == y).sum().item() / len(y))
+    if split == "valid":
+        assert evaluate(model, data, bs=128) == (loss, acc)  # "valid" is the default
+
+
+def test_evaluate_refuses_a_missing_test_set_and_unknown_splits():
+    with pytest.raises(ValueError, match="no test set.*DeviceData.mnist"):
+        evaluate(simple_mlp(8), _toy_data(64, 32), "test")
+    for bad in ["train", "validation", 1024]:
+        with pytest.raises(ValueError, match="'valid'.*'test'"):
+            evaluate(simple_mlp(8), _toy_data(64, 32, n_test=8), bad)
+
+
+def test_fit_reports_the_validation_set_never_the_test_set():
+    data = _toy_data(512, 128, n_test=100)
+    flipped = DeviceData(data.train_x, data.train_y, data.valid_x, data.valid_y, "cpu",
+                         test_x=data.test_x, test_y=(data.test_y + 1) % 10)  # test labels all wrong
+    set_seed(2)
+    model = simple_mlp(32)
+    history = fit(model, flipped, 1, 3e-3, bs=64, progress=False)
+    assert history["valid_acc"] == [evaluate(model, flipped, "valid")[1]] and history["valid_acc"][0] > 0.9
+    assert evaluate(model, flipped, "test")[1] < 0.1  # what the test set would have said: fit never asked it
 
 
 def test_amp_is_off_on_the_cpu():
     assert amp_dtype_for("cpu") is None
+
+
+def test_amp_setting_and_autocast_for():
+    assert amp_dtype_from_setting("auto", "cpu") is None and amp_dtype_from_setting(False, "cpu") is None
+    assert amp_dtype_from_setting(True, "cpu") == torch.bfloat16  # asked for explicitly: bf16 on the CPU
+    with pytest.raises(ValueError, match="amp must be 'auto'"):
+        amp_dtype_from_setting("on", "cpu")
+    x = torch.randn(4, 4)
+    for device in ("cpu", torch.device("cpu")):
+        with autocast_for(device, torch.bfloat16):
+            assert (x @ x).dtype == torch.bfloat16
+        with autocast_for(device, None):
+            assert (x @ x).dtype == torch.float32
 
 
 def test_one_epoch_lowers_the_loss():
@@ -166,8 +236,10 @@ def test_the_gpu_settings_train_on_the_cpu_too(amp_dtype):
     data = _toy_data(512, 256)
     set_seed(3)
     model = simple_cnn()
-    step_model, opt, sched, scaler, step = train._training_parts(model, data.device, 1, 8, 3e-3, 0.01, amp_dtype,
-                                                                 channels_last=True)
+    parts = training_parts(model, data.device, 1, 8, 3e-3, amp_dtype=amp_dtype, channels_last=True)
+    assert isinstance(parts, TrainingParts) and parts.model is model  # no compile: the model itself
+    step_model, opt, sched, scaler, step = parts
+    assert opt.param_groups[0]["weight_decay"] == 0.01  # the default
     assert scaler.is_enabled() == (amp_dtype == torch.float16)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
     losses = [step(data.inputs(data.train_x[i:i + 64], True), data.train_y[i:i + 64]).item() for i in range(0, 512, 64)]
@@ -185,11 +257,61 @@ def test_fit_with_amp_and_channels_last_on_the_cpu():
 
 
 @pytest.mark.slow
-def test_compile_time_is_reported_apart_from_training_time():
-    """`compile=True` (notebook 10's option): the first step's compilation goes to `compile_s`, not `train_s`."""
+def test_compile_time_is_reported_apart_from_training_time(restore_environ):
+    """`compile=True` (the `gpu_loop` notebook's option): the first step's compilation goes to `compile_s`, not
+    `train_s`. (Inductor sets environment variables: `restore_environ` removes them again.)"""
     data = _toy_data(512, 128)
     set_seed(1)
     history = fit(simple_mlp(64), data, 2, 3e-3, bs=64, compile=True, progress=False)
     assert history["compile_s"] > 0.5  # inductor takes seconds; an uncompiled first step takes milliseconds
     assert sum(history["train_s"]) < history["compile_s"]
     assert history["valid_acc"][-1] > 0.9
+
+
+def test_training_parts_takes_weight_decay_as_a_keyword_and_checks_its_counts():
+    model = simple_mlp(8)
+    parts = training_parts(model, "cpu", 2, 5, 1e-3, wd=0.1)
+    assert parts.opt.param_groups[0]["weight_decay"] == 0.1
+    assert parts.sched.total_steps == 10 and parts.scaler.is_enabled() is False
+    with pytest.raises(TypeError):
+        training_parts(model, "cpu", 2, 5, 1e-3, 0.1)  # weight decay is keyword-only
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        training_parts(model, "cpu", 2, 0, 1e-3)
+
+
+@pytest.mark.parametrize("bs", [True, 2.0, 0])
+def test_fit_checks_bs_as_a_positive_whole_number(bs):
+    with pytest.raises(ValueError, match="bs must be a positive whole number"):
+        fit(simple_mlp(8), _toy_data(64, 16), 1, 1e-3, bs, progress=False)
+
+
+def test_device_data_mnist_holds_mnist_splits(real_mnist):
+    data = DeviceData.mnist("cpu")
+    s = mnist_splits()
+    assert (data.n_train, len(data.valid_x), len(data.test_x)) == (50000, 10000, 10000)
+    assert torch.equal(data.valid_x, s.valid_x) and torch.equal(data.test_y, s.test_y)
+    small = DeviceData.mnist("cpu", n_train=1000, n_valid=5000, n_test=300)
+    s5 = mnist_splits(n_valid=5000)
+    assert (small.n_train, len(small.valid_x), len(small.test_x)) == (1000, 5000, 300)
+    assert torch.equal(small.train_x, s5.train_x[:1000]) and torch.equal(small.valid_y, s5.valid_y)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_train=50001), "n_train=50,001 is more than the 50,000 training images"),
+    (dict(n_test=10001), "n_test=10,001 is more than MNIST's 10,000 test images"),
+    (dict(n_train=0), "n_train must be a positive whole number"),
+    (dict(n_valid=60000), "n_valid must be smaller"),
+])
+def test_device_data_mnist_rejects_bad_sizes(real_mnist, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DeviceData.mnist("cpu", **kwargs)
+
+
+def test_the_command_line_validates_each_epoch_and_tests_once_at_the_end(real_mnist, capsys, tmp_path):
+    rc = train.main(["--model", "mlp", "--epochs", "1", "--n-train", "1024", "--n-valid", "2000", "--n-test", "500",
+                     "--bs", "128", "--device", "cpu", "--test", "--out", str(tmp_path / "out.pt")])
+    assert rc == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [sorted(line) for line in lines] == [["epoch", "train_loss", "valid_acc"], ["test_acc", "test_loss"]]
+    assert 0.5 < lines[0]["valid_acc"] and 0.5 < lines[1]["test_acc"]
+    assert load_checkpoint(tmp_path / "out.pt")["history"]["test_acc"] == lines[1]["test_acc"]

@@ -11,7 +11,7 @@ Only the two lowest layers are imported here, so `import helpers` stays quick; i
 
 from .env import environment_report, get_device, set_seed
 from .plots import plot_function, show_image, show_images
-from .data import load_mnist, three_vs_seven
+from .data import load_mnist, load_names, mnist_splits, three_vs_seven
 from .results import check_result
 
 __version__ = "0.1.0"
@@ -40,6 +40,8 @@ __all__ = [
     "show_images",
     "load_mnist",
     "three_vs_seven",
+    "mnist_splits",
+    "load_names",
     "check_result",
     "LAYERS",
 ]

@@ -1,7 +1,7 @@
-"""Data-parallel training with `torch.distributed`: the script notebook 12 launches with `torchrun`.
+"""Data-parallel training with `torch.distributed`: the script the `distributed` notebook launches with `torchrun`.
 
-Layer 4 of the helpers package: may import every lower layer (`env`, `checkpoint`, `data`, `train`).
-Introduced in notebook 12 ("When one device is not enough").
+Layer 4 of the helpers package: may import every lower layer (`env`, `checkpoint`, `validate`, `data`, `train`).
+Introduced in the `distributed` notebook ("Beyond one device").
 
 One script, three ways to run it:
 
@@ -17,7 +17,9 @@ the sharding of `torch.utils.data.DistributedSampler(shuffle=True, drop_last=Tru
 Every rank then takes the same optimizer step, so the weights stay identical without ever being sent.
 Only rank 0 writes: the checkpoint (`checkpoint.pt`, after every epoch) and the log (`log.json`, the loss of
 every step averaged over the ranks, i.e. the loss of the whole global batch). Backend: NCCL on GPUs, Gloo on
-the CPU. `launch` starts the script with `torchrun` from Python (notebook 12 and the tests use it).
+the CPU. `launch` starts the script with `torchrun` from Python (the `distributed` notebook and the tests use
+it). The training function every rank runs is `train_ddp`; it validates on the images `mnist_splits` holds out
+of MNIST's training set.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ import torch.nn as nn
 
 from .checkpoint import atomic_write, save_checkpoint
 from .env import get_device, set_seed
-from .train import DeviceData, _training_parts, simple_mlp
+from .train import DeviceData, simple_mlp, training_parts
+from .validate import positive_int
 
-__all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "train", "main"]
+__all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "train_ddp", "main"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -53,12 +56,11 @@ def epoch_shard(n: int, epoch: int, seed: int, rank: int, world_size: int) -> to
     r + 2W, … So consecutive blocks of `bs` of a rank's shard, taken together over the ranks, are exactly the
     consecutive blocks of `W·bs` of the permutation: the global batches one process with batch size `W·bs`
     would see. Same indices as `DistributedSampler(shuffle=True, seed=seed, drop_last=True)` after
-    `set_epoch(epoch)`. Introduced in notebook 12.
+    `set_epoch(epoch)`. Introduced in the `distributed` notebook.
     """
-    for name, value in (("n", n), ("world_size", world_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"epoch_shard needs {name} as a whole number ≥ 1, got {value!r}.")
-    if not isinstance(rank, int) or not 0 <= rank < world_size:
+    n = positive_int(n, "n (the number of examples)", example="len(train_x)")
+    world_size = positive_int(world_size, "world_size (the number of ranks)", example="2, 8")
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank < world_size:
         raise ValueError(f"rank must be one of 0 … {world_size - 1} (world_size {world_size}), got {rank!r}.")
     if n < world_size:
         raise ValueError(f"{n} examples cannot be shared among {world_size} ranks: every rank needs at least one.")
@@ -69,7 +71,7 @@ def epoch_shard(n: int, epoch: int, seed: int, rank: int, world_size: int) -> to
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it), for the rendezvous of a local run.
 
-    Introduced in notebook 12.
+    Introduced in the `distributed` notebook.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -81,10 +83,9 @@ def torchrun_command(nproc_per_node: int, script_args: list[str], port: int | No
     """The command line that starts `nproc_per_node` copies of `python -m helpers.distributed` on this machine.
 
     It is `torchrun` (run as `python -m torch.distributed.run`, so it is the torch of this Python) with a static
-    rendezvous at `host:port` (a free port by default). Introduced in notebook 12.
+    rendezvous at `host:port` (a free port by default). Introduced in the `distributed` notebook.
     """
-    if not isinstance(nproc_per_node, int) or isinstance(nproc_per_node, bool) or nproc_per_node < 1:
-        raise ValueError(f"nproc_per_node must be a whole number ≥ 1, got {nproc_per_node!r}.")
+    nproc_per_node = positive_int(nproc_per_node, "nproc_per_node", example="2, 8 (one per GPU)")
     if isinstance(script_args, str):
         raise TypeError("script_args must be a list of strings, e.g. ['--out-dir', 'runs/ddp', '--bs', '32'].")
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc_per_node),
@@ -97,7 +98,7 @@ def launch(script_args: list[str], nproc_per_node: int | None = 2, timeout: floa
 
     `nproc_per_node=None` runs one plain process (`python -m helpers.distributed`), no `torchrun`, no
     process group. Each process gets `OMP_NUM_THREADS=threads`, so two ranks do not fight over the cores.
-    On timeout the whole process group (torchrun and its workers) is killed. Introduced in notebook 12.
+    On timeout the whole process group (torchrun and its workers) is killed. Introduced in the `distributed` notebook.
     """
     cmd = ([sys.executable, "-m", "helpers.distributed", *map(str, script_args)] if nproc_per_node is None
            else torchrun_command(nproc_per_node, script_args))
@@ -118,7 +119,7 @@ def launch(script_args: list[str], nproc_per_node: int | None = 2, timeout: floa
 
 
 def read_log(out_dir) -> dict:
-    """The `log.json` rank 0 wrote into `out_dir`. Introduced in notebook 12."""
+    """The `log.json` rank 0 wrote into `out_dir`. Introduced in the `distributed` notebook."""
     path = Path(out_dir) / "log.json"
     if not path.is_file():
         raise FileNotFoundError(f"No log at {path}: run the script with --out-dir {out_dir} first (see launch).")
@@ -139,16 +140,18 @@ def _setup(device_name: str | None, backend: str | None):
     return dist.get_rank(), dist.get_world_size(), device, True
 
 
-def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: int = 12000, n_valid: int = 2000,
-          hidden: int = 128, seed: int = 42, dtype: str = "float32", device: str | None = None,
-          backend: str | None = None) -> dict | None:
+def train_ddp(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: int = 12000,
+              n_valid: int = 10_000, hidden: int = 128, seed: int = 42, dtype: str = "float32",
+              device: str | None = None, backend: str | None = None) -> dict | None:
     """Train an MLP on MNIST as one rank of a data-parallel run (or alone); rank 0 writes and returns the log.
 
-    `bs` is the batch size *per process*: the global batch is `bs × world_size`. Other ranks return None.
-    Introduced in notebook 12.
+    `bs` is the batch size *per process*: the global batch is `bs × world_size`. The data is
+    `DeviceData.mnist(n_train=n_train, n_valid=n_valid)`: the first `n_train` training images after `n_valid` are
+    held out of MNIST's training set; the log's `valid_acc` is the accuracy on those held-out images. Other ranks
+    return None. Introduced in the `distributed` notebook.
     """
-    if not isinstance(bs, int) or bs < 1:
-        raise ValueError(f"bs (the batch size per process) must be a whole number ≥ 1, got {bs!r}.")
+    bs = positive_int(bs, "bs (the batch size per process)", example="32, 64")
+    n_epochs = positive_int(n_epochs, "n_epochs", example="1, 2")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     rank, world_size, dev, distributed = _setup(device, backend)
@@ -166,10 +169,10 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
         net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
             if distributed else model
         steps_per_epoch = (data.n_train // world_size) // bs
-        # The training step of notebook 10 (helpers.train.fit's), unchanged, without autocast. Under DDP its
-        # backward() all-reduces (averages) the gradients of the ranks, bucket by bucket.
-        _, opt, sched, _, step = _training_parts(net, dev, n_epochs, steps_per_epoch, lr, 0.01, amp_dtype=None,
-                                                 channels_last=False)
+        # The training step of the `gpu_loop` notebook (helpers.train.fit's), unchanged, without autocast. Under DDP
+        # its backward() all-reduces (averages) the gradients of the ranks, bucket by bucket.
+        parts = training_parts(net, dev, n_epochs, steps_per_epoch, lr, wd=0.01, amp_dtype=None)
+        opt, sched, step = parts.opt, parts.sched, parts.step
         config = {"bs_per_process": bs, "world_size": world_size, "global_bs": bs * world_size, "n_epochs": n_epochs,
                   "lr": lr, "n_train": data.n_train, "hidden": hidden, "seed": seed, "dtype": dtype,
                   "device": dev.type, "backend": dist.get_backend() if distributed else None}
@@ -211,7 +214,7 @@ def train(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_train: i
 def main(argv=None) -> int:
     """`python -m helpers.distributed` (one process) or `torchrun … -m helpers.distributed` (several).
 
-    Introduced in notebook 12.
+    Introduced in the `distributed` notebook.
     """
     p = argparse.ArgumentParser(prog="python -m helpers.distributed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,16 +222,18 @@ def main(argv=None) -> int:
     p.add_argument("--bs", type=int, default=32, help="batch size per process (global batch = bs × processes)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--n-train", type=int, default=12000, help="use the first N training images")
-    p.add_argument("--n-valid", type=int, default=2000, help="use the first N test images")
+    p.add_argument("--n-train", type=int, default=12000,
+                   help="train on the first N training images (after the validation images are held out)")
+    p.add_argument("--n-valid", type=int, default=10_000,
+                   help="hold out N of MNIST's 60,000 training images for validation (default 10,000)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     p.add_argument("--device", default=None, help="cpu or cuda (default: get_device(); each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--backend", default=None, help="gloo or nccl (default: nccl on GPUs, gloo on the CPU)")
     a = p.parse_args(argv)
-    train(a.out_dir, bs=a.bs, n_epochs=a.epochs, lr=a.lr, n_train=a.n_train, n_valid=a.n_valid, hidden=a.hidden,
-          seed=a.seed, dtype=a.dtype, device=a.device, backend=a.backend)
+    train_ddp(a.out_dir, bs=a.bs, n_epochs=a.epochs, lr=a.lr, n_train=a.n_train, n_valid=a.n_valid, hidden=a.hidden,
+              seed=a.seed, dtype=a.dtype, device=a.device, backend=a.backend)
     return 0
 
 

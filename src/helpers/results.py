@@ -106,8 +106,8 @@ def _format(value: float) -> str:
 def check_result(name: str, value, device=None, raise_on_mismatch: bool = True) -> bool:
     """Compare a headline number with its reference, print one line, record it, and raise if it is off.
 
-    Example: `check_result("02/pixel_similarity_accuracy", 0.9511)` prints
-    `02/pixel_similarity_accuracy = 0.9511 — matches the reference 0.9511 ± 0.005; fastbook: 0.9511`.
+    Example: `check_result("pixels/pixel_similarity_accuracy", 0.9511)` prints
+    `pixels/pixel_similarity_accuracy = 0.9511 — matches the reference 0.9511 ± 0.005; fastbook: 0.9511`.
     """
     refs = references()
     if name not in refs:

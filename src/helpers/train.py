@@ -1,8 +1,11 @@
 """The training loop the notebooks build, in its finished form.
 
-Layer 3 of the helpers package: may import `env`, `plots`, `checkpoint`, `data`, `results`, never `widgets`.
-The pieces here are built by hand first: `batches` and `binary_accuracy` in notebook 04, `accuracy` in
-notebook 06; the full GPU loop in notebook 10.
+Layer 3 of the helpers package: may import `env`, `plots`, `checkpoint`, `validate`, `data`, `results`, never
+`widgets`. The pieces here are built by hand first: `batches` and `binary_accuracy` in the `three_vs_seven`
+notebook, `accuracy` in the `softmax` notebook; the full GPU loop in the `gpu_loop` notebook.
+
+The loop's shared training step is public, for the scripts and benchmarks built on it: `training_parts` (model,
+optimizer, schedule, gradient scaler and the one-batch `step`), `autocast_for` and `amp_dtype_from_setting`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import math
 import sys
 import time
+from collections import namedtuple
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .env import get_device
+from .validate import positive_int
 
 __all__ = ["batches", "binary_accuracy", "accuracy"]
 
@@ -31,14 +36,12 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
 
     With `shuffle=True` the order is a fresh random permutation each call (pass a seeded `generator` for a
     repeatable order). Indexing tensors that already sit in memory with these saves the per-example Python work
-    of a `DataLoader` over a `TensorDataset` (notebook 04 times the two; benchmarks/train_speed.py measures whole
-    epochs: 1.4x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
-    Introduced in notebook 04 (mini-batches and shuffling).
+    of a `DataLoader` over a `TensorDataset` (the `three_vs_seven` notebook times the two; benchmarks/train_speed.py
+    measures whole epochs: 1.4x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
+    Introduced in the `three_vs_seven` notebook (mini-batches and shuffling).
     """
-    if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"batches needs the number of examples n > 0, got {n!r}.")
-    if not isinstance(bs, int) or isinstance(bs, bool) or bs <= 0:
-        raise ValueError(f"batch size bs must be a positive whole number, got {bs!r}. Typical values: 64, 256.")
+    n = positive_int(n, "n (the number of examples batches covers)", example="len(train_x)")
+    bs = positive_int(bs, "batch size bs", example="64, 256")
     if shuffle:
         order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else "cpu")
     else:
@@ -53,7 +56,7 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
 def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of examples whose predicted class (logit > 0, i.e. sigmoid > 0.5) equals the 0/1 target.
 
-    Introduced in notebook 04 (`batch_accuracy` there).
+    Introduced in the `three_vs_seven` notebook (`batch_accuracy` there).
     """
     logits, y = logits.reshape(-1), y.reshape(-1)
     if logits.shape != y.shape:
@@ -62,7 +65,7 @@ def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows whose highest logit is at the target class index. Introduced in notebook 06."""
+    """Fraction of rows whose highest logit is at the target class index. Introduced in the `softmax` notebook."""
     if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
         raise ValueError(
             f"accuracy expects logits [N, classes] and class indices [N], got {tuple(logits.shape)} and {tuple(y.shape)}."
@@ -71,51 +74,96 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The full GPU training loop of notebook 10.
+# The full GPU training loop of the `gpu_loop` notebook.
 # ---------------------------------------------------------------------------------------------------------
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's training pixels (in [0, 1])
 
 __all__ += [
-    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "amp_dtype_for", "sync",
-    "evaluate", "fit", "main",
+    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "amp_dtype_for", "amp_dtype_from_setting",
+    "autocast_for", "sync", "TrainingParts", "training_parts", "evaluate", "fit", "main",
 ]
+SPLITS = ("valid", "test")
+
+
+def _check_images(name, x):
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 3:
+        raise ValueError(
+            f"DeviceData wants {name} as uint8 images [N, H, W] (as load_mnist returns them), got "
+            + (f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__)
+            + ". Keep the raw bytes: the conversion to float happens per batch."
+        )
+
+
+def _check_labels(name, x, y):
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.shape != (len(x),):
+        raise ValueError(f"DeviceData wants {name}_y as int64 class indices [{len(x)}], got "
+                         + (f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__) + ".")
 
 
 class DeviceData:
-    """MNIST held on the device as uint8, turned into normalised float batches only when a batch is drawn.
+    """Images held on the device as uint8, turned into normalised float batches only when a batch is drawn.
 
-    `train_x`/`valid_x` are uint8 images `[N, 28, 28]` (a quarter of the memory of float32, so the whole
-    training set fits on any GPU), `train_y`/`valid_y` int64 class indices. `inputs(x)` converts a uint8 batch to
-    float `[B, 1, 28, 28]`: divide by 255, subtract the mean, divide by the standard deviation.
-    `DeviceData.mnist(device)` loads MNIST's training set (train) and test set (valid).
-    Introduced in notebook 10.
+    Three sets: `train_x`/`train_y` (what `fit` learns from), `valid_x`/`valid_y` (what `fit` reports after each
+    epoch and every choice is made on), and, optionally, `test_x`/`test_y` (scored once, at the end, with
+    `evaluate(model, data, "test")`; None when not given). Images are uint8 `[N, 28, 28]` (a quarter of the
+    memory of float32, so the whole training set fits on any GPU), labels int64 class indices. `inputs(x)`
+    converts a uint8 batch to float `[B, 1, 28, 28]`: divide by 255, subtract the mean, divide by the standard
+    deviation. `DeviceData.mnist(device)` holds `mnist_splits()`: 50,000 training images, 10,000 validation
+    images held out from MNIST's training set, MNIST's 10,000 test images. Introduced in the `gpu_loop` notebook.
     """
 
-    def __init__(self, train_x, train_y, valid_x, valid_y, device=None, mean: float = MNIST_MEAN, std: float = MNIST_STD):
-        for name, x in (("train_x", train_x), ("valid_x", valid_x)):
-            if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 3:
-                raise ValueError(
-                    f"DeviceData wants {name} as uint8 images [N, H, W] (as load_mnist returns them), got "
-                    + (f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__)
-                    + ". Keep the raw bytes: the conversion to float happens per batch."
-                )
-        for name, x, y in (("train", train_x, train_y), ("valid", valid_x, valid_y)):
-            if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.shape != (len(x),):
-                raise ValueError(f"DeviceData wants {name}_y as int64 class indices [{len(x)}], got "
-                                 + (f"{y.dtype} {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__) + ".")
+    def __init__(self, train_x, train_y, valid_x, valid_y, device=None, mean: float = MNIST_MEAN, std: float = MNIST_STD,
+                 *, test_x=None, test_y=None):
+        if (test_x is None) != (test_y is None):
+            raise ValueError("DeviceData wants both test_x and test_y (the test images and their labels), or neither.")
+        sets = [("train", train_x, train_y), ("valid", valid_x, valid_y)]
+        if test_x is not None:
+            sets.append(("test", test_x, test_y))
+        for name, x, _ in sets:
+            _check_images(f"{name}_x", x)
+        for name, x, y in sets:
+            _check_labels(name, x, y)
         self.device = torch.device(device) if device is not None else get_device()
         self.train_x, self.train_y = train_x.to(self.device), train_y.to(self.device)
         self.valid_x, self.valid_y = valid_x.to(self.device), valid_y.to(self.device)
+        self.test_x = test_x.to(self.device) if test_x is not None else None
+        self.test_y = test_y.to(self.device) if test_y is not None else None
         self.mean, self.std = float(mean), float(std)
 
     @classmethod
-    def mnist(cls, device=None, n_train: int | None = None, n_valid: int | None = None) -> "DeviceData":
-        """All of MNIST (or its first `n_train` training and `n_valid` test images) on `device`."""
-        from .data import load_mnist
+    def mnist(cls, device=None, n_train: int | None = None, n_valid: int = 10_000, n_test: int | None = None,
+              seed: int = 42) -> "DeviceData":
+        """MNIST's three sets on `device`, from `helpers.data.mnist_splits(n_valid, seed)`.
 
-        train_x, train_y = load_mnist("train")
-        valid_x, valid_y = load_mnist("test")
-        return cls(train_x[:n_train], train_y[:n_train], valid_x[:n_valid], valid_y[:n_valid], device)
+        `n_valid`: how many of MNIST's 60,000 training images are held out for validation (the same seed always
+        holds out the same ones); `n_train`: train on only the first `n_train` of the others (default: all
+        60,000 − `n_valid`); `n_test`: keep only the first `n_test` of the 10,000 test images (default: all).
+        """
+        from .data import mnist_splits
+
+        if n_train is not None:
+            n_train = positive_int(n_train, "n_train", example="None (all), 10_000")
+        if n_test is not None:
+            n_test = positive_int(n_test, "n_test", example="None (all 10,000), 2_000")
+        s = mnist_splits(n_valid, seed)
+        if n_train is not None and n_train > len(s.train_x):
+            raise ValueError(f"n_train={n_train:,} is more than the {len(s.train_x):,} training images left after "
+                             f"holding out n_valid={n_valid:,} for validation: lower it, or pass None for all of them.")
+        if n_test is not None and n_test > len(s.test_x):
+            raise ValueError(f"n_test={n_test:,} is more than MNIST's {len(s.test_x):,} test images: lower it, or "
+                             "pass None for all of them.")
+        return cls(s.train_x[:n_train], s.train_y[:n_train], s.valid_x, s.valid_y, device,
+                   test_x=s.test_x[:n_test], test_y=s.test_y[:n_test])
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels of one evaluation set: "valid" or "test"."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be 'valid' (choices are made on it) or 'test' (scored once, at the end), "
+                             f"got {name!r}.")
+        if name == "test" and self.test_x is None:
+            raise ValueError("This DeviceData holds no test set: build it with DeviceData.mnist(...), or pass "
+                             "test_x= and test_y= when you make it.")
+        return (self.valid_x, self.valid_y) if name == "valid" else (self.test_x, self.test_y)
 
     def inputs(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         """uint8 images `[B, H, W]` on the device -> normalised float32 `[B, 1, H, W]`."""
@@ -127,7 +175,8 @@ class DeviceData:
         return len(self.train_x)
 
     def __repr__(self) -> str:
-        return (f"DeviceData(train {tuple(self.train_x.shape)}, valid {tuple(self.valid_x.shape)}, "
+        test = f", test {tuple(self.test_x.shape)}" if self.test_x is not None else ""
+        return (f"DeviceData(train {tuple(self.train_x.shape)}, valid {tuple(self.valid_x.shape)}{test}, "
                 f"uint8 on {self.device})")
 
 
@@ -135,7 +184,7 @@ def simple_cnn() -> nn.Sequential:
     """The notebook's small CNN: conv 5x5 (24) → max-pool → conv 3x3 (32) → max-pool → 256 → 10, ReLUs between.
 
     Takes `[B, 1, 28, 28]`; 28 → 24 → 12 → 10 → 5, so the flattened features are 32·5·5 = 800.
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     return nn.Sequential(
         nn.Conv2d(1, 24, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
@@ -145,14 +194,14 @@ def simple_cnn() -> nn.Sequential:
 
 
 def simple_mlp(hidden: int = 256) -> nn.Sequential:
-    """The notebook's baseline: flatten 28x28 → `hidden` → 10 with a ReLU. Introduced in notebook 10."""
+    """The notebook's baseline: flatten 28x28 → `hidden` → 10 with a ReLU. Introduced in the `gpu_loop` notebook."""
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
 def amp_dtype_for(device) -> torch.dtype | None:
     """The autocast dtype a device should train with: bfloat16 on GPUs that have it natively, float16 on older
     CUDA GPUs (with a gradient scaler), None (plain float32) on the CPU, where bf16 autocast is often slower.
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     device = torch.device(device)
     if device.type != "cuda":
@@ -167,7 +216,7 @@ def amp_dtype_for(device) -> torch.dtype | None:
 def sync(device) -> None:
     """Wait until the GPU has finished its queued work, so a timer reads the real time (no-op on the CPU).
 
-    Introduced in notebook 10.
+    Introduced in the `gpu_loop` notebook.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -176,28 +225,48 @@ def sync(device) -> None:
         torch.mps.synchronize()
 
 
-def _amp_dtype(amp, device) -> torch.dtype | None:
+def amp_dtype_from_setting(amp, device) -> torch.dtype | None:
     """`fit`'s `amp` setting as an autocast dtype: "auto" -> `amp_dtype_for(device)`; True -> that, or bfloat16
-    where it says None (the CPU); anything else -> None (float32)."""
+    where it says None (the CPU); False -> None (float32)."""
     if amp == "auto":
         return amp_dtype_for(device)
-    return (amp_dtype_for(device) or torch.bfloat16) if amp is True else None
+    if amp is True:
+        return amp_dtype_for(device) or torch.bfloat16
+    if amp is False:
+        return None
+    raise ValueError(f"amp must be 'auto' (bf16 or float16 on GPUs, off on the CPU), True or False, got {amp!r}.")
 
 
-def _autocast(device_type: str, amp_dtype: torch.dtype | None):
-    """The autocast context for `amp_dtype` (None: autocast off, plain float32)."""
+def autocast_for(device, amp_dtype: torch.dtype | None):
+    """The `torch.autocast` context for `amp_dtype` on `device` (a device or its type, e.g. "cuda"); None: autocast
+    off, plain float32."""
+    device_type = device if isinstance(device, str) else torch.device(device).type
     return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
 
 
-def _training_parts(model: nn.Module, device: torch.device, n_epochs: int, steps_per_epoch: int, lr: float,
-                    wd: float, amp_dtype: torch.dtype | None, channels_last: bool, compile: bool = False):
-    """What `fit`, the script of `helpers.distributed` and the DataLoader loop of benchmarks/train_speed.py share.
+TrainingParts = namedtuple("TrainingParts", ["model", "opt", "sched", "scaler", "step"])
+TrainingParts.__doc__ = (
+    "What training_parts builds: `model` (the one to call: the model, or its torch.compile'd wrapper), `opt` "
+    "(AdamW), `sched` (OneCycleLR), `scaler` (GradScaler, active with float16 only) and `step(xb, yb)` -> loss."
+)
 
-    Moves `model` to `device` (and to channels_last if asked) and builds AdamW, the one-cycle schedule and the
-    gradient scaler (active with float16 only). Returns `(step_model, opt, sched, scaler, step)`: `step_model` is
-    `model`, or its `torch.compile`d wrapper; `step(xb, yb)` is one update on a batch (forward under autocast,
-    loss, backward, optimizer step, schedule step) and returns the loss, detached.
+
+def training_parts(model: nn.Module, device, n_epochs: int, steps_per_epoch: int, lr: float, *, wd: float = 0.01,
+                   amp_dtype: torch.dtype | None = None, channels_last: bool = False,
+                   compile: bool = False) -> TrainingParts:
+    """The training step `fit` uses, for code that feeds batches its own way (the script of `helpers.distributed`,
+    the DataLoader loop of benchmarks/train_speed.py).
+
+    Moves `model` to `device` (and to channels_last if asked) and builds AdamW with weight decay `wd`, the
+    one-cycle schedule peaking at `lr` over `n_epochs` × `steps_per_epoch` steps, and the gradient scaler (active
+    with float16 only). Returns a `TrainingParts(model, opt, sched, scaler, step)`: `model` is the model, or its
+    `torch.compile`d wrapper with `compile=True` (call that one); `step(xb, yb)` is one update on a batch (forward
+    under `autocast_for(device, amp_dtype)`, cross-entropy loss, backward, optimizer step, schedule step) and
+    returns the loss, detached. Introduced in the `gpu_loop` notebook (its loop, written out by hand).
     """
+    device = torch.device(device)
+    n_epochs = positive_int(n_epochs, "n_epochs", example="1, 8")
+    steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", example="math.ceil(n_train / bs)")
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -210,7 +279,7 @@ def _training_parts(model: nn.Module, device: torch.device, n_epochs: int, steps
     loss_fn = nn.CrossEntropyLoss()
 
     def step(xb, yb):
-        with _autocast(device.type, amp_dtype):
+        with autocast_for(device, amp_dtype):
             loss = loss_fn(step_model(xb), yb)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -219,26 +288,30 @@ def _training_parts(model: nn.Module, device: torch.device, n_epochs: int, steps
         sched.step()
         return loss.detach()
 
-    return step_model, opt, sched, scaler, step
+    return TrainingParts(step_model, opt, sched, scaler, step)
 
 
-def evaluate(model: nn.Module, data: DeviceData, bs: int = 1024, amp_dtype: torch.dtype | None = None,
-             channels_last: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `model` on `data`'s validation set, without gradients.
+def evaluate(model: nn.Module, data: DeviceData, split: str = "valid", *, bs: int = 1024,
+             amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on one of `data`'s sets, without gradients.
 
-    Puts the model in eval mode and leaves it there; `fit` switches back to train mode. Introduced in notebook 10.
+    `split="valid"` (the default, what `fit` reports after each epoch) or `"test"`: the test set is scored once,
+    at the end, after every choice has been made on the validation set. Puts the model in eval mode and leaves
+    it there; `fit` switches back to train mode. Introduced in the `gpu_loop` notebook.
     """
+    x, y = data.split(split)
+    bs = positive_int(bs, "bs", example="1024")
     model.eval()
     total_loss = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
-    with torch.no_grad(), _autocast(data.device.type, amp_dtype):
-        for start in range(0, len(data.valid_x), bs):
-            xb = data.inputs(data.valid_x[start:start + bs], channels_last)
-            yb = data.valid_y[start:start + bs]
+    with torch.no_grad(), autocast_for(data.device, amp_dtype):
+        for start in range(0, len(x), bs):
+            xb = data.inputs(x[start:start + bs], channels_last)
+            yb = y[start:start + bs]
             logits = model(xb).float()
             total_loss += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(dim=1) == yb).sum()
-    n = len(data.valid_x)
+    n = len(x)
     return total_loss.item() / n, correct.item() / n
 
 
@@ -258,7 +331,7 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
         log_every: int = 25) -> dict:
     """Train `model` on `data` for `n_epochs` with AdamW and a one-cycle schedule peaking at `lr`; return the history.
 
-    The loop of notebook 10: batches are shuffled index slices of the uint8 images already on the device
+    The loop of the `gpu_loop` notebook: batches are shuffled index slices of the uint8 images already on the device
     (`batches`), converted per batch (`data.inputs`); mixed precision with `torch.autocast` (`amp="auto"`: bf16 on
     a GPU, float16 + gradient scaler on GPUs without bf16, off on the CPU); `channels_last="auto"` on GPUs only;
     `compile=True` runs `torch.compile` (its time is reported separately as `compile_s`).
@@ -267,26 +340,29 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     makes a run repeatable). With `checkpoint_path`, the model, optimizer, schedule, scaler, epoch, history and
     every random state are saved atomically after each epoch; with `resume=True` an existing checkpoint there is
     loaded first, and training continues exactly where it stopped: on the CPU with the same weights, bit for bit,
-    as a run never interrupted (tested); on a GPU that also needs deterministic kernels (notebook 10, section 8).
+    as a run never interrupted (tested); on a GPU that also needs deterministic kernels (`gpu_loop` notebook).
     A checkpoint made on another kind of device or with another precision is refused with a clear message.
 
+    Validation after each epoch is on `data`'s validation set; the test set is never touched here (score it once,
+    at the end, with `evaluate(model, data, "test")`).
+
     Returns a dict of lists: per epoch `epoch`, `train_loss`, `valid_loss`, `valid_acc`, `epoch_s` (train + validation
-    seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s`. Introduced in notebook 10.
+    seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s`.
+    Introduced in the `gpu_loop` notebook.
     """
     if not isinstance(data, DeviceData):
         raise TypeError(f"fit wants the data as a DeviceData (see DeviceData.mnist), got {type(data).__name__}.")
-    if not isinstance(n_epochs, int) or n_epochs < 1:
-        raise ValueError(f"n_epochs must be a whole number ≥ 1, got {n_epochs!r}.")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+    n_epochs = positive_int(n_epochs, "n_epochs", example="1, 8")
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number (the peak of the one-cycle schedule, e.g. 3e-3), got {lr!r}.")
-    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
-        raise ValueError(f"bs must be a positive whole number, e.g. 256, got {bs!r}.")
+    bs = positive_int(bs, "bs", example="256")
     device = data.device
-    amp_dtype = _amp_dtype(amp, device)
+    amp_dtype = amp_dtype_from_setting(amp, device)
     if channels_last == "auto":
         channels_last = device.type == "cuda"
-    step_model, opt, sched, scaler, step = _training_parts(model, device, n_epochs, math.ceil(data.n_train / bs), lr,
-                                                           wd, amp_dtype, channels_last, compile)
+    step_model, opt, sched, scaler, step = training_parts(model, device, n_epochs, math.ceil(data.n_train / bs), lr,
+                                                          wd=wd, amp_dtype=amp_dtype, channels_last=channels_last,
+                                                          compile=compile)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, (), dtype=torch.int64)))
     config = {"n_epochs": n_epochs, "lr": float(lr), "bs": bs, "wd": float(wd), "n_train": data.n_train,
@@ -366,17 +442,23 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
 def main(argv=None) -> int:
     """`python -m helpers.train`: train a model on MNIST from the command line, with checkpoints and resume.
 
-    The resume test of notebook 10 runs this, kills it mid-run, and runs it again. Writes the final weights and
-    history to `--out` and prints one JSON line per epoch. Introduced in notebook 10.
+    Trains on MNIST's training images less the `--n-valid` held out for validation (reported after each epoch);
+    `--test` scores the test set once, at the end. The resume test (tests/test_checkpoint.py) runs this, kills it
+    mid-run, and runs it again. Writes the final weights and history to `--out` and prints one JSON line per
+    epoch. Introduced in the `gpu_loop` notebook.
     """
     p = argparse.ArgumentParser(prog="python -m helpers.train", description=main.__doc__)
     p.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--bs", type=int, default=256)
-    p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--n-valid", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--n-valid", type=int, default=10_000,
+                   help="hold out N of MNIST's 60,000 training images for validation (default 10,000)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="train on only the first N of the other training images (default: all)")
+    p.add_argument("--n-test", type=int, default=None, help="with --test: score only the first N test images")
+    p.add_argument("--test", action="store_true", help="score the test set once, after training")
+    p.add_argument("--seed", type=int, default=42, help="seeds the model's initial weights and the data order")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: get_device())")
     p.add_argument("--checkpoint", default=None, help="checkpoint file, written after each epoch")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint and start afresh")
@@ -386,12 +468,16 @@ def main(argv=None) -> int:
 
     set_seed(args.seed)
     device = get_device(args.device)
-    data = DeviceData.mnist(device, n_train=args.n_train, n_valid=args.n_valid)
+    data = DeviceData.mnist(device, n_train=args.n_train, n_valid=args.n_valid, n_test=args.n_test)
     model = simple_cnn() if args.model == "cnn" else simple_mlp()
     history = fit(model, data, args.epochs, args.lr, args.bs, seed=args.seed, checkpoint_path=args.checkpoint,
                   resume=not args.no_resume, progress=False)
     for i, e in enumerate(history["epoch"]):
         print(json.dumps({"epoch": e, "train_loss": history["train_loss"][i], "valid_acc": history["valid_acc"][i]}))
+    if args.test:
+        test_loss, test_acc = evaluate(model, data, "test")
+        history["test_loss"], history["test_acc"] = test_loss, test_acc
+        print(json.dumps({"test_loss": test_loss, "test_acc": test_acc}))
     if args.out:
         save_checkpoint(args.out, model=model.state_dict(), history=history)
     return 0
