@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from pathlib import Path
 import os
 import random
 import subprocess
