@@ -396,8 +396,8 @@ def test_the_course_reference_file_is_consistent():
     raw = results.tomllib.loads(results.REFERENCE_FILE.read_text(encoding="utf-8"))
     refs = results.references(results.REFERENCE_FILE)  # also validates keys and kinds
     assert refs and set(refs) == set(raw)
-    course = results.tomllib.loads((Path(__file__).resolve().parents[1] / "tools" / "course.toml").read_text(encoding="utf-8"))
-    slugs = {entry["slug"] for entry in course["notebook"]}
+    road = Path(__file__).resolve().parents[1] / "tools" / "course.toml"
+    slugs = {e["slug"] for e in results.tomllib.loads(road.read_text(encoding="utf-8"))["notebook"]}
     for name, ref in refs.items():
         nb, _, what = name.partition("/")
         assert nb in slugs and what, f"{name}: names are 'slug/what', with a slug of tools/course.toml"
