@@ -90,11 +90,11 @@ def _trained_language_model(context: int = 8, n_epochs: int = 2, lr: float = 1e-
     return model, set(train_names)
 
 
-def temperature_latency(repeats: int = DEFAULT_REPEATS) -> dict:
-    """Train the notebook's character MLP briefly (not timed), then time `repeats` temperature-slider changes of
-    `temperature_explorer()` across the slider's range, after two warm-up changes."""
+def temperature_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 2) -> dict:
+    """Train the notebook's character MLP for `n_epochs` (not timed), then time `repeats` temperature-slider
+    changes of `temperature_explorer()` across the slider's range, after two warm-up changes."""
     start = time.perf_counter()
-    model, known = _trained_language_model()
+    model, known = _trained_language_model(n_epochs=n_epochs)
     train_s = time.perf_counter() - start
     build_start = time.perf_counter()
     ex = temperature_explorer(model, known=known)
