@@ -1,4 +1,5 @@
-"""How live do the sliders feel? Time retrain-and-redraw per slider change of `helpers.widgets.lr_explorer`.
+"""How live do the sliders feel? Time retrain-and-redraw per slider change of `helpers.widgets.lr_explorer`,
+and recompute-and-redraw per change of `helpers.widgets.graph_explorer` (the `backprop` notebook's live graph).
 
 A slider change runs the explorer's callback synchronously (setting `.value` is what the browser's change
 does on the kernel side), so the time of `slider.value = x` is the full cost the learner waits for: training
@@ -6,6 +7,9 @@ the model, drawing the figure, encoding the PNG and updating the widgets. Prints
 `median_ms` and `p95_ms` (wall clock) for the default settings (goal: ≤ 150 ms and ≤ 300 ms on a 2-core CPU),
 `cpu_median_ms` (this process's CPU time per change: the cost without competition), the same stats per other
 setting, and the load average (on a shared machine other processes stretch the wall-clock times).
+Under `graph_explorer`: the same statistics per slider change of the live graph (goal: median ≤ 100 ms), split
+into `compute_median_ms` (forward and backward with `Value`) and `draw_median_ms` (figure and PNG), and
+`step_median_ms` for a press of its "step" button.
 
     MNIST_DIR=/path/to/mnist python benchmarks/slider_latency.py
 """
@@ -22,9 +26,11 @@ import time
 import torch
 
 from helpers.experiments import experiment_data
-from helpers.widgets import lr_explorer
+from helpers.widgets import graph_explorer, lr_explorer
 
 GOAL = {"median_ms": 150.0, "p95_ms": 300.0}
+GRAPH_GOAL = {"median_ms": 100.0}
+GRAPH_REPEATS = 40
 DEFAULT_REPEATS = 40
 # (name, settings changed before timing, number of timed changes)
 SETTINGS = [
@@ -54,6 +60,46 @@ def _time_changes(ex, lrs: list[float]) -> tuple[list[float], list[dict]]:
         times.append(1000 * (time.perf_counter() - start))
         parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
     return times, parts
+
+
+def graph_latency(repeats: int = GRAPH_REPEATS) -> dict:
+    """Time `repeats` slider changes (cycling through the six sliders) and `repeats // 2` step presses of
+    `graph_explorer()`, after two warm-up changes."""
+    build_start = time.perf_counter()
+    ex = graph_explorer()
+    build_ms = 1000 * (time.perf_counter() - build_start)
+    names = list(ex.controls)
+    ex.controls["x1"].value, ex.controls["x1"].value = 0.5, 1.0  # warm-up
+    times, parts = [], []
+    for i in range(repeats):
+        w = ex.controls[names[i % len(names)]]
+        new = round(-2.5 + 0.37 * (i % 14), 2)
+        if abs(new - w.value) < 1e-9:
+            new = round(new + 0.1, 2)
+        start, cpu = time.perf_counter(), time.process_time()
+        w.value = new
+        times.append(1000 * (time.perf_counter() - start))
+        parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    ex = graph_explorer()  # from the start again, so the steps go downhill
+    steps, losses = [], [ex.history["loss"]]
+    for _ in range(max(1, repeats // 2)):
+        start = time.perf_counter()
+        ex.button.click()
+        steps.append(1000 * (time.perf_counter() - start))
+        losses.append(ex.history["loss"])
+    result = {
+        "what": "ms per slider change of graph_explorer(): forward + backward with Value, redraw the graph + PNG",
+        **_stats(times),
+        "compute_median_ms": round(statistics.median(p["compute_ms"] for p in parts), 2),
+        "draw_median_ms": round(statistics.median(p["draw_ms"] for p in parts), 1),
+        "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in parts), 1),
+        "step_median_ms": round(statistics.median(steps), 1),
+        "loss_first_and_after_steps": [round(losses[0], 4), round(losses[-1], 4)],
+        "build_ms": round(build_ms, 1),
+        "goal": GRAPH_GOAL,
+    }
+    result["ok"] = result["median_ms"] <= GRAPH_GOAL["median_ms"]
+    return result
 
 
 def main() -> dict:
@@ -97,6 +143,7 @@ def main() -> dict:
                              "status": ex.history.status,
                              "steps": ex.history.steps, "seconds_reported": round(ex.history.seconds, 2)}
     result["settings"] = per_setting
+    result["graph_explorer"] = graph_latency()
     result["machine"] = {
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_1min_before": load_before,

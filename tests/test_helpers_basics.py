@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from pathlib import Path
 import os
 import random
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import matplotlib
 
@@ -360,9 +362,11 @@ def test_the_course_reference_file_is_consistent():
     raw = results.tomllib.loads(results.REFERENCE_FILE.read_text(encoding="utf-8"))
     refs = results.references(results.REFERENCE_FILE)  # also validates keys and kinds
     assert refs and set(refs) == set(raw)
+    road = Path(__file__).resolve().parents[1] / "tools" / "course.toml"
+    slugs = {e["slug"] for e in results.tomllib.loads(road.read_text(encoding="utf-8"))["notebook"]}
     for name, ref in refs.items():
         nb, _, what = name.partition("/")
-        assert len(nb) == 2 and nb.isdigit() and what, f"{name}: names are 'NN/what'"
+        assert nb in slugs and what, f"{name}: names are 'slug/what', with a slug of tools/course.toml"
         assert ref.notebook == nb, f"{name}: notebook = {ref.notebook!r}, but the name says {nb!r}"
         assert "anchor" in raw[name], f"{name}: give an anchor (the outside figure), e.g. 'fastbook ch. 4'"
         assert (ref.anchor_value is None) or ref.anchor, f"{name}: anchor_value without an anchor"

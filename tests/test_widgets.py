@@ -321,6 +321,105 @@ def test_quadratic_lr_explorer_says_what_happened():
     assert "too small" in ex.result.value
 
 
+# ---------------------------------------------------------------- the backprop notebook's live graph
+
+
+def _tiny_graph_torch(x1, x2, w1, w2, b, v, target=1.0):
+    t = {k: torch.tensor(val, dtype=torch.float64, requires_grad=True)
+         for k, val in dict(x1=x1, x2=x2, w1=w1, w2=w2, b=b, v=v).items()}
+    loss = (t["v"] * torch.tanh(t["w1"] * t["x1"] + t["w2"] * t["x2"] + t["b"]) - target) ** 2
+    loss.backward()
+    return loss.item(), {k: x.grad.item() for k, x in t.items()}
+
+
+@pytest.mark.parametrize("settings", [{}, dict(x1=-2.0, x2=3.0, w1=1.5, w2=0.3, b=-1.0, v=2.5),
+                                      dict(x1=0.0, x2=0.0, w1=0.0, w2=0.0, b=0.0, v=0.0)])
+def test_tiny_graph_matches_autograd(settings):
+    g = E.tiny_graph(**settings)
+    full = {**{k: p.default for k, p in inspect.signature(E.tiny_graph).parameters.items()}, **settings}
+    loss, grads = _tiny_graph_torch(**full)
+    assert g["loss"] == pytest.approx(loss, abs=1e-12) and g["values"]["loss"] == g["loss"]
+    for name, grad in grads.items():
+        assert g["grads"][name] == pytest.approx(grad, abs=1e-12), name
+    assert g["settings"] == {k: float(v) for k, v in full.items()}
+
+
+def test_tiny_graph_step_lowers_the_loss_and_stops_at_the_edge():
+    settings = E.tiny_graph()["settings"]
+    losses = [E.tiny_graph(**settings)["loss"]]
+    for _ in range(20):
+        settings, held = E.tiny_graph_step(0.1, **settings)
+        assert held == []
+        losses.append(E.tiny_graph(**settings)["loss"])
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.1 * losses[0]
+    g = E.tiny_graph(v=2.99)
+    new, held = E.tiny_graph_step(10.0, **g["settings"])
+    assert "v" in held and new["v"] == E.GRAPH_RANGE * math.copysign(1, 2.99 - 10.0 * g["grads"]["v"])
+    assert new["x1"] == g["settings"]["x1"] and new["x2"] == g["settings"]["x2"], "a step never moves the inputs"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"w1": 5.0}, r"w1 = 5 is outside the explorer's range \[-3, 3\]"),
+    ({"x2": -3.5}, "x2 = -3.5 is outside"),
+    ({"b": float("nan")}, "b = nan is outside"),
+    ({"v": "1"}, "v must be a number between -3 and 3"),
+    ({"x1": True}, "x1 must be a number"),
+])
+def test_tiny_graph_refuses_values_out_of_range(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        E.tiny_graph(**kwargs)
+    with pytest.raises(ValueError, match=words):
+        W.graph_explorer(**kwargs)
+
+
+def test_tiny_graph_step_refuses_a_bad_learning_rate():
+    for lr in (0, -0.1, float("inf"), "0.1"):
+        with pytest.raises(ValueError, match="lr must be a positive"):
+            E.tiny_graph_step(lr)
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        W.graph_explorer(lr=0)
+
+
+def test_graph_explorer_redraws_on_every_change_and_a_step_lowers_the_loss():
+    pytest.importorskip("ipywidgets")
+    ex = W.graph_explorer()
+    assert set(ex.controls) == {"x1", "x2", "w1", "w2", "b", "v"} and "p2g-step" in _classes(ex.button)
+    assert "loss 2.0074" in ex.result.value and ex.plot.value[:4] == b"\x89PNG"
+    png = ex.plot.value
+    ex.controls["x1"].value = 2.0  # a slider: the whole graph is recomputed and redrawn
+    assert ex.history["settings"]["x1"] == 2.0 and ex.plot.value != png
+    assert ex.history["loss"] == pytest.approx(E.tiny_graph(**ex.values())["loss"])
+    before = dict(ex.values())
+    loss0 = ex.history["loss"]
+    ex.button.click()
+    g0 = E.tiny_graph(**before)
+    for name in E.GRAPH_PARAMS:  # the sliders moved by -lr * grad
+        assert ex.controls[name].value == pytest.approx(before[name] - 0.1 * g0["grads"][name])
+    assert ex.controls["x1"].value == 2.0 and ex.history["loss"] < loss0
+    assert "step 1: the loss fell" in ex.result.value and "p2g-good" in ex.result.value
+    for _ in range(4):
+        ex.step()
+    assert "step 5: the loss fell" in ex.summary
+    ex.controls["x2"].value = 0.5  # moving a slider by hand starts a new history
+    assert "step" not in ex.summary
+
+
+def test_graph_explorer_says_when_a_weight_reaches_the_edge():
+    pytest.importorskip("ipywidgets")
+    ex = W.graph_explorer(w1=-0.5, v=2.9, lr=1.0)  # ŷ ≈ 0.57 < 1 with h > 0: v grows, past 3
+    ex.step()
+    assert "v stopped at the edge" in ex.result.value and ex.controls["v"].value == 3.0
+
+
+def test_graph_figure_draws_without_any_widget():
+    fig = P.GraphFigure()
+    g = E.tiny_graph()
+    first = fig.draw(g)
+    assert first[:4] == b"\x89PNG" and len(fig.texts) == 15
+    again = fig.draw(E.tiny_graph(x1=-1.0), [2.0, 1.5])
+    assert again != first and "x1\nvalue -1" in fig.texts[[t.get_text().split("\n")[0] for t in fig.texts].index("x1")].get_text()
+
+
 # ---------------------------------------------------------------- one divergence rule, one home per name
 
 
@@ -382,6 +481,7 @@ def _another_value(w):
     ("lr_explorer", "run_experiment"),
     ("batch_size_explorer", "compare_batch_sizes"),
     ("quadratic_lr_explorer", "quadratic_descent"),
+    ("graph_explorer", "tiny_graph"),
 ])
 def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, experiment):
     """The forgotten mapping: changing any control must rerun the experiment with the new value."""
@@ -394,7 +494,7 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
         return real(*args, **kwargs)
 
     monkeypatch.setattr(W, experiment, spy)
-    kwargs = {"time": None} if explorer == "quadratic_lr_explorer" else {"data": small}
+    kwargs = {"quadratic_lr_explorer": {"time": None}, "graph_explorer": {}}.get(explorer, {"data": small})
     if explorer == "lr_explorer":
         kwargs["bs"] = 64
     if explorer == "batch_size_explorer":
@@ -415,6 +515,7 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
     (W.lr_explorer, E.run_experiment),
     (W.batch_size_explorer, E.compare_batch_sizes),
     (W.quadratic_lr_explorer, E.quadratic_descent),
+    (W.graph_explorer, E.tiny_graph),
 ])
 def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
     mine, theirs = inspect.signature(explorer).parameters, inspect.signature(experiment).parameters

@@ -1,6 +1,6 @@
 """The experiments behind the course's explorers: plain functions that train or descend once and report.
 
-Layer 3 of the helpers package: imports `data`, `train` and `validate` (lower layers), never `explorer_plots`
+Layer 3 of the helpers package: imports `data`, `train`, `autograd` and `validate` (its own and lower layers), never `explorer_plots`
 or `widgets`, which sit on top of it. A notebook or a test calls these directly; the explorers of
 `helpers.widgets` only put sliders on their keyword arguments.
 
@@ -9,6 +9,8 @@ or `widgets`, which sit on top of it. A notebook or a test calls these directly;
 - `quadratic_data()` and `quadratic_descent(...)` are the `gradients` notebook's noisy quadratic and gradient
   descent on it.
 - `experiment_data(data)` is the 3-vs-7 data every experiment trains on (loaded once, then cached).
+- `tiny_graph(...)` and `tiny_graph_step(...)` are the `backprop` notebook's one-neuron network, run forward
+  and backward with `helpers.autograd.Value`, and one gradient step on its weights.
 
 When a run "diverged" is said once, in `DIVERGENCE_RULE` (built from `BLOWUP_FACTOR` and `DIVERGENCE_WINDOW`).
 """
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .autograd import Value, topological_order
 from .data import three_vs_seven
 from .train import batches, binary_accuracy
 from .validate import positive_int
@@ -46,6 +49,10 @@ __all__ = [
     "quadratic_data",
     "quadratic_descent",
     "quadratic_loss_grid",
+    "GRAPH_RANGE",
+    "GRAPH_PARAMS",
+    "tiny_graph",
+    "tiny_graph_step",
 ]
 
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum 0.9", "adam": "Adam"}
@@ -501,3 +508,78 @@ def quadratic_descent(lr: float, n_steps: int = 30, time=None, speed=None, start
             "best_loss": best_loss, "verdict": verdict, "max_stable_lr": max_stable_lr,
             "time": time.numpy(), "speed": speed.numpy(), "t": t.numpy()}
 
+
+
+# --------------------------------------------------------------------------------------------------
+# The `backprop` notebook's live graph: one hidden neuron, forward and backward with the hand-made engine.
+# --------------------------------------------------------------------------------------------------
+
+GRAPH_RANGE = 3.0  # every input and weight of the graph explorer lies in [-GRAPH_RANGE, GRAPH_RANGE]
+GRAPH_PARAMS = ("w1", "w2", "b", "v")  # what a gradient step changes (the inputs x1, x2 stay put)
+
+
+def _graph_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a number between {-GRAPH_RANGE:g} and {GRAPH_RANGE:g}, got {value!r}.")
+    value = float(value)
+    if not -GRAPH_RANGE <= value <= GRAPH_RANGE:  # also refuses NaN
+        raise ValueError(f"{name} = {value:g} is outside the explorer's range [{-GRAPH_RANGE:g}, {GRAPH_RANGE:g}] "
+                         f"(its sliders' range); pick a value inside it.")
+    return value
+
+
+def tiny_graph(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float = -1.0, b: float = 0.2,
+               v: float = -0.5, target: float = 1.0) -> dict:
+    """Forward and backward pass of the graph explorer's network, with `helpers.autograd.Value`.
+
+    One hidden neuron and one output: `h = tanh(w1·x1 + w2·x2 + b)`, `ŷ = v·h`, `loss = (ŷ − target)²`.
+    Every number must lie in [−3, 3] (`GRAPH_RANGE`, the sliders' range); anything else is a ValueError that
+    says so. Returns `{"root", "loss", "prediction", "values", "grads", "settings"}`: the loss `Value` (its
+    graph holds every node's value and gradient, in a fixed order), the loss and ŷ as floats, each named
+    node's value and gradient by label, and the settings it was called with. Introduced in the `backprop`
+    notebook.
+    """
+    settings = {name: _graph_number(value, name) for name, value in
+                (("x1", x1), ("x2", x2), ("w1", w1), ("w2", w2), ("b", b), ("v", v), ("target", target))}
+    leaf = {name: Value(value, label=name) for name, value in settings.items() if name != "target"}
+    p1 = leaf["w1"] * leaf["x1"]
+    p1.label = "w1·x1"
+    p2 = leaf["w2"] * leaf["x2"]
+    p2.label = "w2·x2"
+    s = p1 + p2
+    s.label = "sum"
+    z = s + leaf["b"]
+    z.label = "z"
+    h = z.tanh()
+    h.label = "h"
+    y_hat = leaf["v"] * h
+    y_hat.label = "ŷ"
+    err = y_hat + Value(-settings["target"], label="−target")
+    err.label = "ŷ − target"
+    loss = err ** 2
+    loss.label = "loss"
+    loss.backward()
+    nodes = topological_order(loss)
+    return {"root": loss, "loss": loss.data, "prediction": y_hat.data,
+            "values": {n.label: n.data for n in nodes}, "grads": {n.label: n.grad for n in nodes},
+            "settings": settings}
+
+
+def tiny_graph_step(lr: float = 0.1, **settings) -> tuple[dict, list[str]]:
+    """One gradient-descent step on the weights of `tiny_graph`: each of `GRAPH_PARAMS` moves by −lr × its
+    gradient; the inputs and the target stay. A weight that would leave [−3, 3] stops at the edge.
+
+    Returns the new settings and the names of the weights held at the edge. Introduced in the `backprop`
+    notebook.
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive, finite number (try 0.1), got {lr!r}.")
+    g = tiny_graph(**settings)
+    new, held = dict(g["settings"]), []
+    for name in GRAPH_PARAMS:
+        moved = new[name] - lr * g["grads"][name]
+        if abs(moved) > GRAPH_RANGE:
+            held.append(name)
+            moved = math.copysign(GRAPH_RANGE, moved)
+        new[name] = moved
+    return new, held

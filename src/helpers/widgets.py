@@ -6,6 +6,8 @@ Layer 5 of the helpers package (the top): the experiments live in `helpers.exper
 - `lr_explorer()` puts sliders on `run_experiment`'s arguments and redraws the loss and accuracy curves.
 - `batch_size_explorer()` shows `compare_batch_sizes` as a table and plots.
 - `quadratic_lr_explorer()` draws every step of `quadratic_descent` on the loss surface.
+- `graph_explorer()` puts sliders on the inputs and weights of `tiny_graph`'s one-neuron network and redraws
+  its computational graph, every node with its value and gradient; a "step" button takes a gradient step.
 - `make_explorer(...)` is what each of them is built with.
 
 A notebook shows an explorer with one line (`lr_explorer()`); outside a live Jupyter front end (nbval, a
@@ -19,13 +21,14 @@ value to the experiment under its key (`Explorer.values()`), so no code maps a c
 3. the explorer's own keyword for the control's starting value.
 A new explorer is an experiment function in `experiments`, a figure in `explorer_plots`, and a function here
 that builds the table and an `update(ex, **values)` and returns `make_explorer(...).update()`.
-Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`) and the `gradients`
-notebook (`quadratic_lr_explorer`).
+Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`), the `gradients`
+notebook (`quadratic_lr_explorer`) and the `backprop` notebook (`graph_explorer`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 import inspect
@@ -37,6 +40,8 @@ import numpy as np
 
 from .experiments import (
     BLOWUP_FACTOR,
+    GRAPH_PARAMS,
+    GRAPH_RANGE,
     MODELS,
     OPTIMIZERS,
     QUADRATIC_VERDICTS,
@@ -48,8 +53,10 @@ from .experiments import (
     quadratic_data,
     quadratic_descent,
     run_experiment,
+    tiny_graph,
+    tiny_graph_step,
 )
-from .explorer_plots import LossAccuracyFigure, QuadraticFigure, batch_size_figure, batch_size_table
+from .explorer_plots import GraphFigure, LossAccuracyFigure, QuadraticFigure, batch_size_figure, batch_size_table
 from .validate import positive_int
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "lr_explorer",
     "batch_size_explorer",
     "quadratic_lr_explorer",
+    "graph_explorer",
     # still importable from here, but they live in helpers.experiments now: import them from there
     "OPTIMIZERS",
     "MODELS",
@@ -112,12 +120,24 @@ def _explorer_class():
             self.summary = ""
             self.timings: dict[str, float] = {}
             self.hint = "move the sliders in Jupyter to rerun"
+            self._quiet = False
             if live:
                 for w in controls.values():
                     w.observe(self._on_change, names="value")
 
         def _on_change(self, change):
-            self.update()
+            if not self._quiet:
+                self.update()
+
+        @contextlib.contextmanager
+        def quietly(self):
+            """Set several controls without a rerun per change (a button that moves them together); call
+            `update()` afterwards."""
+            self._quiet = True
+            try:
+                yield self
+            finally:
+                self._quiet = False
 
         def values(self) -> dict:
             """The controls' current values, by experiment keyword: what the next run is called with."""
@@ -364,3 +384,73 @@ def quadratic_lr_explorer(time=None, speed=None, lr: float = 0.5, n_steps: int =
         ex.summary = text
 
     return make_explorer("quadratic_lr_explorer", controls, update, quadratic_descent).update()
+
+
+def graph_explorer(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float = -1.0, b: float = 0.2,
+                   v: float = -0.5, lr: float = 0.1):
+    """Sliders for the inputs (x1, x2) and the weights (w1, w2, b, v) of `tiny_graph`'s network,
+    `loss = (v·tanh(w1·x1 + w2·x2 + b) − 1)²`; every change runs it forward and backward with
+    `helpers.autograd.Value` and redraws the computational graph with each node's value and gradient. The
+    "step" button moves every weight by −lr × its gradient (the sliders follow) and the loss panel grows by
+    one point; moving a slider by hand starts a new loss history. Every value lies in [−3, 3], the sliders'
+    range: a starting value outside it is a ValueError, and a step that would leave it stops at the edge and
+    says so. Introduced in the `backprop` notebook.
+    """
+    ipywidgets = _widgets()
+    start = tiny_graph(x1, x2, w1, w2, b, v)  # checks every value before any widget is built
+    tiny_graph_step(lr, **start["settings"])  # ... and the learning rate
+    controls = {
+        name: ipywidgets.FloatSlider(value=value, min=-GRAPH_RANGE, max=GRAPH_RANGE, step=0.01, description=name,
+                                     readout_format=".2f", continuous_update=False, style=_STYLE,
+                                     layout=ipywidgets.Layout(width="330px"))
+        for name, value in start["settings"].items() if name != "target"
+    }
+    button = ipywidgets.Button(description=f"step (lr {lr:g})", button_style="primary",
+                               layout=ipywidgets.Layout(width="auto", min_width="120px", flex="0 0 auto"))
+    button.add_class("p2g-step")
+    drawer = GraphFigure()
+    state = {"losses": [], "stepping": False, "held": []}
+
+    def update(ex, **values):
+        t0 = time.perf_counter()
+        g = tiny_graph(**values)
+        t1 = time.perf_counter()
+        previous = state["losses"][-1] if state["losses"] else None
+        state["losses"] = state["losses"] + [g["loss"]] if state["stepping"] else [g["loss"]]
+        ex.plot.value = drawer.draw(g, state["losses"])
+        t2 = time.perf_counter()
+        ex.previous, ex.history = ex.history, g
+        n_steps = len(state["losses"]) - 1
+        head = f"loss {g['loss']:.4f} (ŷ = {g['prediction']:.3f}, target 1)"
+        if state["stepping"]:
+            fell = g["loss"] < previous
+            cls = "p2g-good" if fell else "p2g-bad"
+            news = (f"step {n_steps}: the loss {'fell' if fell else 'rose'} from {previous:.4f} to {g['loss']:.4f}"
+                    + (f"; {', '.join(state['held'])} stopped at the edge of [−3, 3]" if state["held"] else ""))
+            body = f"<span class='{cls}'>{html.escape(news)}</span> — {html.escape(head)}"
+            ex.summary = f"{news}; {head}"
+        else:
+            body = html.escape(f"{head}. Every node recomputed: press step to move the weights downhill.")
+            ex.summary = head
+        ex.result.value = f"{_CSS}{body}"
+        ex.timings = {"compute_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
+
+    ex = make_explorer("graph_explorer", controls, update, tiny_graph, row_end=[button], per_row=3)
+    ex.hint = "move the sliders or press step in Jupyter"
+    ex.progress.layout.display = "none"  # nothing here takes long enough for a progress bar
+
+    def step(_button=None):
+        new, state["held"] = tiny_graph_step(lr, **ex.values())
+        with ex.quietly():
+            for name in GRAPH_PARAMS:
+                ex.controls[name].value = new[name]
+        state["stepping"] = True
+        try:
+            ex.update()
+        finally:
+            state["stepping"], state["held"] = False, []
+        return ex
+
+    button.on_click(step)
+    ex.button, ex.step = button, step
+    return ex.update()
