@@ -219,7 +219,7 @@ def test_zero_grad_between_backward_and_step_is_named():
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     report = run(model, nn.CrossEntropyLoss(), opt, make_data(), step_fn=cleared_too_early)
-    finding = report.findings[0]  # the first finding is the one notebook 09's exercise 9.1 asks for
+    finding = report.findings[0]  # the first finding is the one the `bug_zoo` notebook's exercise 10.1 asks for
     assert finding.detector == "params_unchanged"
     assert "zero_grad() runs between backward() and step()" in finding.why
     assert "zero_grad(), forward + loss, backward(), step()" in finding.fix

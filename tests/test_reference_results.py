@@ -6,12 +6,16 @@ it skips, saying why.
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from helpers.results import references
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from course import entry_for  # noqa: E402  (notebook file -> its slug, from tools/course.toml)
 
 
 def _recorded():
@@ -29,10 +33,10 @@ def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
     if records is None:
         pytest.skip("HELPERS_RESULTS is not set: `make test` sets it")
     device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    ran_numbers = {name[:2] for name in ran}
+    ran_slugs = {entry["slug"] for entry in map(entry_for, ran) if entry}
     expected = [
         r for r in references().values()
-        if r.notebook and str(r.notebook)[:2] in ran_numbers and (r.device is None or r.device == device)
+        if r.notebook in ran_slugs and (r.device is None or r.device == device)
     ]
     assert expected, "no reference entries belong to the notebooks that ran"
     by_name = {}
@@ -42,3 +46,18 @@ def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
     assert not missing, f"these headline numbers were never checked by their notebook: {missing}"
     failed = [(n, rec["value"]) for n, recs in by_name.items() for rec in recs if not rec["ok"]]
     assert not failed, f"results outside their reference tolerance: {failed}"
+
+
+def test_every_reference_names_its_notebook_by_slug():
+    from course import road
+
+    slugs = {entry["slug"] for entry in road()}
+    wrong = [r.name for r in references().values() if r.notebook not in slugs or not r.name.startswith(f"{r.notebook}/")]
+    assert not wrong, f"reference entries must be named 'slug/what' with notebook = the slug (tools/course.toml): {wrong}"
+
+
+def test_every_score_says_which_data_it_is_on():
+    unsaid = [r.name for r in references().values()
+              if any(w in r.name for w in ("accuracy", "loss", "nll")) and r.data_set == "—"]
+    assert not unsaid, ("name these figures '..._valid_...' or '..._test_...', or give them a `split` in "
+                        f"reference_numbers.toml, so the README's table says which data each one is on: {unsaid}")
