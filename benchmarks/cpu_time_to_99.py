@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -173,6 +174,14 @@ def environment(threads: int) -> dict:
             "torch": torch.__version__}
 
 
+def load_average() -> float | None:
+    """The machine's 1-minute load average (None where the OS has none): other work competing for the cores."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 class _Threads:
     """Sets torch's thread count for a block (None: leave it) and restores it afterwards."""
 
@@ -202,6 +211,7 @@ def _run(n_seeds, threads, split, n_train, first_seed):
     warm_up(train_x, train_y, eval_x, eval_y, split)
     acc_key = f"{split}_acc"
     runs = {"baseline": {"train_s": [], acc_key: []}, "ours": {"train_s": [], acc_key: []}}
+    load = [load_average()]
     seeds = list(range(first_seed, first_seed + n_seeds))
     settings = None
     for seed in seeds:
@@ -217,6 +227,7 @@ def _run(n_seeds, threads, split, n_train, first_seed):
                 acc = ours_accuracy(model, data, split, settings)
             runs[who]["train_s"].append(round(train_s, 3))
             runs[who][acc_key].append(acc)
+    load.append(load_average())
     ratio = statistics.median(runs["ours"]["train_s"]) / statistics.median(runs["baseline"]["train_s"])
     ours_acc = runs["ours"][acc_key]
     report = {
@@ -228,7 +239,7 @@ def _run(n_seeds, threads, split, n_train, first_seed):
         "baseline": runs["baseline"], "ours": runs["ours"],
         "median_train_s": {who: statistics.median(r["train_s"]) for who, r in runs.items()},
         f"mean_{acc_key}": {who: statistics.mean(r[acc_key]) for who, r in runs.items()},
-        "ratio": ratio, "goal": GOAL,
+        "ratio": ratio, "goal": GOAL, "load_average": load,
     }
     if split == "test":
         report["goal_met"] = {"ratio": ratio <= GOAL["ratio_max"],
@@ -267,6 +278,7 @@ def _run_levers(n_seeds, threads, n_train):
     data = device_data(train_x, train_y, eval_x, eval_y, split)
     variants = lever_variants()
     warm_up(train_x, train_y, eval_x, eval_y, split, variants=[v for _, v in variants])
+    load = [load_average()]
     rows = {"baseline (its own loop)": {"train_s": [], "valid_acc": []}}
     rows.update({name: {"train_s": [], "valid_acc": []} for name, _ in variants})
     for seed in range(n_seeds):
@@ -279,12 +291,13 @@ def _run_levers(n_seeds, threads, n_train):
             model, train_s, settings = train_ours(data, seed, **overrides)
             rows[name]["train_s"].append(round(train_s, 3))
             rows[name]["valid_acc"].append(ours_accuracy(model, data, split, settings))
+    load.append(load_average())
     base_s = statistics.median(rows["baseline (its own loop)"]["train_s"])
     table = [{"what": name, "median_train_s": statistics.median(r["train_s"]),
               "vs_baseline": statistics.median(r["train_s"]) / base_s,
               "mean_valid_acc": statistics.mean(r["valid_acc"]), **r} for name, r in rows.items()]
     return {"benchmark": "cpu_levers", **environment(threads), "split": split, "n_train": len(train_x),
-            "n_valid": len(eval_x), "seeds": list(range(n_seeds)), "levers": table}
+            "n_valid": len(eval_x), "seeds": list(range(n_seeds)), "levers": table, "load_average": load}
 
 
 def parse_args(argv=None):

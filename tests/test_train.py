@@ -177,6 +177,7 @@ def test_live_plot_draws_the_loss_and_keeps_drawing_out_of_the_training_time(mon
     history = fit(simple_mlp(16), data, 2, 3e-3, bs=64, log_every=2, live_plot=True)
     mb = bars[0]
     assert mb.names == ["train loss (one batch)", "valid loss"]
+    assert len(mb.graphs[0][0]) == 1  # one validation point draws no line: the training loss alone, at first
     (train_x, train_y), (valid_x, valid_y) = mb.graphs[-1][0]
     assert train_x == [s / 8 for s in (1, 3, 5, 7, 9, 11, 13, 15)]  # every 2nd of 8 batches per epoch, in epochs
     assert train_y == pytest.approx([history["batch_loss"][s - 1] for s in (1, 3, 5, 7, 9, 11, 13, 15)])

@@ -387,7 +387,8 @@ def _progress(iterable, enabled):
 
 class _LossCurve:
     """The live loss curve of `fit(..., live_plot=True)`: fastprogress's `master_bar.update_graph`, redrawn with
-    each new point (the training loss every `log_every` batches, the validation loss after each epoch)."""
+    each new point (the training loss every `log_every` batches; the validation loss after each epoch, shown once
+    there are two points to join)."""
 
     def __init__(self, mb, n_epochs: int, steps_per_epoch: int, history: dict):
         self.mb, self.n_epochs, self.steps_per_epoch = mb, n_epochs, steps_per_epoch
@@ -406,8 +407,9 @@ class _LossCurve:
         self.draw()
 
     def draw(self) -> None:
-        top = max(self.train[1] + self.valid[1])
-        self.mb.update_graph([list(self.train), list(self.valid)], x_bounds=(0, self.n_epochs),
+        shown = [self.train] + ([self.valid] if len(self.valid[0]) > 1 else [])  # one point alone draws no line
+        top = max(y for _, ys in shown for y in ys)
+        self.mb.update_graph([[list(xs), list(ys)] for xs, ys in shown], x_bounds=(0, self.n_epochs),
                              y_bounds=(0, 1.05 * top if top > 0 else 1.0))
 
 
