@@ -112,7 +112,7 @@ def test_cpu_levers_run_on_the_validation_split(cpu99, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["benchmark"] == "cpu_levers" and printed["split"] == "valid" and printed["n_valid"] == 10_000
     rows = {row["what"]: row for row in printed["levers"]}
-    assert len(rows) == 7 and "baseline (its own loop)" in rows
+    assert len(rows) == 8 and "baseline (its own loop)" in rows
     assert rows["baseline (its own loop)"]["vs_baseline"] == 1.0
     assert all(len(r["train_s"]) == len(r["valid_acc"]) == 1 for r in rows.values())
     # the baseline's model and optimizer in fit: the same data order, the same start, the same function
