@@ -3,7 +3,9 @@ evaluate, fit (seeded, resumable), and the public training step the scripts shar
 
 import json
 import math
+import time
 
+import fastprogress.fastprogress
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,8 +14,9 @@ import helpers.train as train
 from helpers import set_seed
 from helpers.checkpoint import load_checkpoint
 from helpers.data import MNIST_FILES, DataNotFoundError, find_mnist_file, mnist_splits
-from helpers.train import (DeviceData, TrainingParts, amp_dtype_for, amp_dtype_from_setting, autocast_for, evaluate,
-                           fit, simple_cnn, simple_mlp, training_parts)
+from helpers.train import (FAST_RECIPE, DeviceData, TrainingParts, amp_dtype_for, amp_dtype_from_setting, autocast_for,
+                           cpu_has_native_bf16, evaluate, fast_cnn, fast_settings, fit, simple_cnn, simple_mlp,
+                           training_parts)
 
 
 def _toy_data(n_train=1024, n_valid=256, seed=0, n_test=None):
@@ -88,6 +91,110 @@ def test_models_have_the_documented_shapes():
     n_cnn = (25 * 24 + 24) + (9 * 24 * 32 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
     assert sum(p.numel() for p in cnn.parameters()) == n_cnn
     assert sum(p.numel() for p in mlp.parameters()) == 784 * 256 + 256 + 256 * 10 + 10
+
+
+def test_fast_cnn_has_the_documented_shape():
+    fast = fast_cnn()
+    x = torch.randn(5, 1, 28, 28)
+    assert fast[:2](x).shape == (5, 32, 12, 12)  # stride 2: 28 -> 12 without a pooling layer
+    assert fast[:5](x).shape == (5, 32, 5, 5)  # 12 -> 10 (conv 3x3) -> 5 (max-pool)
+    assert fast(x).shape == (5, 10)
+    n_fast = (25 * 32 + 32) + (9 * 32 * 32 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
+    assert sum(p.numel() for p in fast.parameters()) == n_fast == 217_706
+
+
+def test_training_parts_recipe_settings_match_torch():
+    """betas, cycle_momentum and label_smoothing reach AdamW, OneCycleLR and the loss: same weights as the same
+    three steps written with torch directly (the oracle)."""
+    data = _toy_data(192, 32)
+    batches = [(data.inputs(data.train_x[i:i + 64]), data.train_y[i:i + 64]) for i in range(0, 192, 64)]
+    set_seed(4)
+    ours = fast_cnn()
+    theirs = fast_cnn()
+    theirs.load_state_dict(ours.state_dict())
+    parts = training_parts(ours, "cpu", 1, 3, 1e-2, betas=(0.7, 0.9), cycle_momentum=False, label_smoothing=0.1)
+    opt = torch.optim.AdamW(theirs.parameters(), lr=1e-2, betas=(0.7, 0.9), weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=3, cycle_momentum=False)
+    for xb, yb in batches:
+        loss = parts.step(xb, yb)
+        expected = F.cross_entropy(theirs(xb), yb, label_smoothing=0.1)
+        opt.zero_grad()
+        expected.backward()
+        opt.step()
+        sched.step()
+        torch.testing.assert_close(loss, expected.detach())
+    assert parts.opt.param_groups[0]["betas"] == (0.7, 0.9)  # not moved by the schedule
+    for k, v in theirs.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[k], v)
+    # the defaults: betas (0.9, 0.999), beta1 cycled by the schedule (0.95 at the start), no smoothing
+    default = training_parts(fast_cnn(), "cpu", 1, 100, 1e-2)
+    assert default.opt.param_groups[0]["betas"] == (0.95, 0.999)
+
+
+def test_fast_recipe_and_settings():
+    assert set(FAST_RECIPE) == {"lr", "bs", "betas", "cycle_momentum", "label_smoothing", "wd"}
+    assert fast_settings("cpu") == {"amp": cpu_has_native_bf16(), "channels_last": True}
+    assert fast_settings("cuda") == {"amp": True, "channels_last": True}
+    assert fast_settings("mps") == {"amp": "auto", "channels_last": "auto"}
+    data = _toy_data()
+    set_seed(2)
+    history = fit(fast_cnn(), data, 1, **FAST_RECIPE, **fast_settings("cpu"), progress=False)
+    assert history["valid_acc"][0] > 0.9 and history["plot_s"] == 0.0
+    assert len(history["batch_loss"]) == math.ceil(1024 / FAST_RECIPE["bs"])
+
+
+class _FakeMasterBar:
+    """Stands in for fastprogress's master_bar: records what fit draws."""
+
+    def __init__(self, epochs):
+        self.epochs, self.graphs, self.lines, self.names = epochs, [], [], []
+        self.child = type("Child", (), {"comment": ""})()
+
+    def __iter__(self):
+        return iter(self.epochs)
+
+    def update_graph(self, graphs, x_bounds=None, y_bounds=None):
+        self.graphs.append((graphs, x_bounds, y_bounds))
+
+    def write(self, line):
+        self.lines.append(line)
+
+
+def test_live_plot_draws_the_loss_and_keeps_drawing_out_of_the_training_time(monkeypatch):
+    data = _toy_data(512, 128)
+    bars = []
+    monkeypatch.setattr(train, "_progress", lambda epochs, enabled: bars.append(_FakeMasterBar(epochs)) or bars[-1])
+    monkeypatch.setattr(fastprogress.fastprogress, "progress_bar", lambda items, parent: items)  # fit imports it
+    real_add_batch, real_clock, drawn = train._LossCurve.add_batch, time.perf_counter, {"s": 0.0}
+
+    def slow_add_batch(self, step, loss):  # each drawing moves the clock on by 100 s: none of it may be training
+        real_add_batch(self, step, loss)
+        drawn["s"] += 100.0
+
+    monkeypatch.setattr(train._LossCurve, "add_batch", slow_add_batch)
+    monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + drawn["s"])
+    set_seed(1)
+    history = fit(simple_mlp(16), data, 2, 3e-3, bs=64, log_every=2, live_plot=True)
+    mb = bars[0]
+    assert mb.names == ["train loss (one batch)", "valid loss"]
+    (train_x, train_y), (valid_x, valid_y) = mb.graphs[-1][0]
+    assert train_x == [s / 8 for s in (1, 3, 5, 7, 9, 11, 13, 15)]  # every 2nd of 8 batches per epoch, in epochs
+    assert train_y == pytest.approx([history["batch_loss"][s - 1] for s in (1, 3, 5, 7, 9, 11, 13, 15)])
+    assert valid_x == [1, 2] and valid_y == history["valid_loss"]
+    assert mb.graphs[-1][1] == (0, 2)
+    assert history["plot_s"] >= 8 * 100.0
+    assert sum(history["train_s"]) < 100 and sum(history["epoch_s"]) < 100
+    assert len(mb.lines) == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(betas=(0.9,)), "betas must be two numbers"), (dict(betas=(1.0, 0.9)), "betas"),
+    (dict(label_smoothing=1.0), "label_smoothing"), (dict(label_smoothing=-0.1), "label_smoothing"),
+    (dict(log_every=0), "log_every"),
+])
+def test_fit_rejects_bad_recipe_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit(simple_mlp(8), _toy_data(64, 16), 1, 1e-3, 64, progress=False, **kwargs)
 
 
 @pytest.mark.parametrize("split", ["valid", "test"])

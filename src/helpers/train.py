@@ -79,7 +79,8 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's training pixels (in [0, 1])
 
 __all__ += [
-    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "amp_dtype_for", "amp_dtype_from_setting",
+    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "fast_cnn", "FAST_RECIPE", "fast_settings",
+    "cpu_has_native_bf16", "amp_dtype_for", "amp_dtype_from_setting",
     "autocast_for", "sync", "TrainingParts", "training_parts", "evaluate", "fit", "main",
 ]
 SPLITS = ("valid", "test")
@@ -198,6 +199,60 @@ def simple_mlp(hidden: int = 256) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
+def fast_cnn() -> nn.Sequential:
+    """The CNN of the course's fastest recipe: conv 5x5 with stride 2 (32) → conv 3x3 (32) → max-pool → 256 → 10.
+
+    `simple_cnn`'s shape with one change that matters: the first convolution steps 2 pixels at a time instead of
+    being followed by a max-pool, so it computes a 12×12 map directly (a quarter of the positions of a 24×24 one)
+    and the costliest pooling layer is gone. Takes `[B, 1, 28, 28]`; 28 → 12 → 10 → 5, so the flattened features
+    are 32·5·5 = 800, as in `simple_cnn`. Pooling comes before its ReLU (the same result: both are monotone, and
+    the ReLU then touches a quarter of the numbers). 217,706 parameters. Chosen on the validation split
+    (benchmarks/cpu_time_to_99.py). Introduced in the `gpu_loop` notebook.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=5, stride=2), nn.ReLU(),
+        nn.Conv2d(32, 32, kernel_size=3), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(), nn.Linear(256, 10),
+    )
+
+
+# One epoch of `fit` with `fast_cnn` and these settings passes 99 % test accuracy (benchmarks/cpu_time_to_99.py,
+# results in benchmarks/results/). The optimizer settings are tuomaso/train_mnist_fast's (a short memory: beta1
+# 0.7, beta2 0.9, and no momentum cycling, so beta1 stays 0.7); label smoothing is ours. Chosen on the validation
+# split of `mnist_splits` (benchmarks/results/cpu_levers.json); pass them as `fit(model, data, 1, **FAST_RECIPE)`.
+FAST_RECIPE = {"lr": 1e-2, "bs": 256, "betas": (0.7, 0.9), "cycle_momentum": False, "label_smoothing": 0.1,
+               "wd": 0.01}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), where bf16 autocast speeds up
+    convolutions and matrix multiplies instead of emulating them slowly. False where torch cannot tell."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        try:
+            if getattr(cpu, probe)():
+                return True
+        except (AttributeError, RuntimeError):  # not on this torch or this platform (e.g. ARM)
+            continue
+    return False
+
+
+def fast_settings(device) -> dict:
+    """`fit`'s `amp` and `channels_last` for the fast recipe on `device`, as a dict to pass on with `**`.
+
+    CUDA: autocast (bf16, or float16 with a gradient scaler where bf16 is not native) and channels_last. CPU:
+    channels_last (its convolutions run faster on height × width × channels), and bf16 autocast only where
+    `cpu_has_native_bf16()`: elsewhere it would be slower than float32. Other devices (MPS): fit's defaults.
+    Introduced in the `gpu_loop` notebook.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return {"amp": True, "channels_last": True}
+    if device.type == "cpu":
+        return {"amp": cpu_has_native_bf16(), "channels_last": True}
+    return {"amp": "auto", "channels_last": "auto"}
+
+
 def amp_dtype_for(device) -> torch.dtype | None:
     """The autocast dtype a device should train with: bfloat16 on GPUs that have it natively, float16 on older
     CUDA GPUs (with a gradient scaler), None (plain float32) on the CPU, where bf16 autocast is often slower.
@@ -252,14 +307,17 @@ TrainingParts.__doc__ = (
 
 
 def training_parts(model: nn.Module, device, n_epochs: int, steps_per_epoch: int, lr: float, *, wd: float = 0.01,
-                   amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-                   compile: bool = False) -> TrainingParts:
+                   amp_dtype: torch.dtype | None = None, channels_last: bool = False, compile: bool = False,
+                   betas: tuple[float, float] = (0.9, 0.999), cycle_momentum: bool = True,
+                   label_smoothing: float = 0.0) -> TrainingParts:
     """The training step `fit` uses, for code that feeds batches its own way (the script of `helpers.distributed`,
     the DataLoader loop of benchmarks/train_speed.py).
 
     Moves `model` to `device` (and to channels_last if asked) and builds AdamW with weight decay `wd`, the
     one-cycle schedule peaking at `lr` over `n_epochs` × `steps_per_epoch` steps, and the gradient scaler (active
-    with float16 only). Returns a `TrainingParts(model, opt, sched, scaler, step)`: `model` is the model, or its
+    with float16 only). `betas` are AdamW's; `cycle_momentum=True` lets the schedule move beta1 between 0.95 and
+    0.85 against the learning rate (OneCycleLR's default), False keeps `betas[0]`; `label_smoothing` goes to the
+    cross-entropy loss. Returns a `TrainingParts(model, opt, sched, scaler, step)`: `model` is the model, or its
     `torch.compile`d wrapper with `compile=True` (call that one); `step(xb, yb)` is one update on a batch (forward
     under `autocast_for(device, amp_dtype)`, cross-entropy loss, backward, optimizer step, schedule step) and
     returns the loss, detached. Introduced in the `gpu_loop` notebook (its loop, written out by hand).
@@ -272,11 +330,13 @@ def training_parts(model: nn.Module, device, n_epochs: int, steps_per_epoch: int
         model.to(memory_format=torch.channels_last)
     # On a GPU the fused AdamW updates every parameter in one kernel instead of several per tensor: with a model
     # this small, kernel launches are most of a step's time. The CPU keeps the default implementation.
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, fused=True if device.type == "cuda" else None)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=tuple(betas), weight_decay=wd,
+                            fused=True if device.type == "cuda" else None)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=steps_per_epoch,
+                                                cycle_momentum=cycle_momentum)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     step_model = torch.compile(model) if compile else model
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def step(xb, yb):
         with autocast_for(device, amp_dtype):
@@ -325,16 +385,50 @@ def _progress(iterable, enabled):
     return master_bar(iterable)
 
 
+class _LossCurve:
+    """The live loss curve of `fit(..., live_plot=True)`: fastprogress's `master_bar.update_graph`, redrawn with
+    each new point (the training loss every `log_every` batches, the validation loss after each epoch)."""
+
+    def __init__(self, mb, n_epochs: int, steps_per_epoch: int, history: dict):
+        self.mb, self.n_epochs, self.steps_per_epoch = mb, n_epochs, steps_per_epoch
+        self.mb.names = ["train loss (one batch)", "valid loss"]
+        self.train = ([], [])
+        self.valid = (list(history["epoch"]), list(history["valid_loss"]))  # a resumed run keeps its epochs
+
+    def add_batch(self, step: int, loss: float) -> None:
+        self.train[0].append(step / self.steps_per_epoch)
+        self.train[1].append(loss)
+        self.draw()
+
+    def add_epoch(self, epoch: int, valid_loss: float) -> None:
+        self.valid[0].append(epoch)
+        self.valid[1].append(valid_loss)
+        self.draw()
+
+    def draw(self) -> None:
+        top = max(self.train[1] + self.valid[1])
+        self.mb.update_graph([list(self.train), list(self.valid)], x_bounds=(0, self.n_epochs),
+                             y_bounds=(0, 1.05 * top if top > 0 else 1.0))
+
+
 def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 256, *, wd: float = 0.01,
         seed: int | None = None, amp: bool | str = "auto", channels_last: bool | str = "auto",
         compile: bool = False, checkpoint_path=None, resume: bool = True, progress: bool = True,
-        log_every: int = 25) -> dict:
+        log_every: int = 25, betas: tuple[float, float] = (0.9, 0.999), cycle_momentum: bool = True,
+        label_smoothing: float = 0.0, live_plot: bool = False) -> dict:
     """Train `model` on `data` for `n_epochs` with AdamW and a one-cycle schedule peaking at `lr`; return the history.
 
     The loop of the `gpu_loop` notebook: batches are shuffled index slices of the uint8 images already on the device
     (`batches`), converted per batch (`data.inputs`); mixed precision with `torch.autocast` (`amp="auto"`: bf16 on
     a GPU, float16 + gradient scaler on GPUs without bf16, off on the CPU); `channels_last="auto"` on GPUs only;
     `compile=True` runs `torch.compile` (its time is reported separately as `compile_s`).
+
+    The optimizer is AdamW with weight decay `wd` and `betas`; the schedule cycles beta1 against the learning rate
+    unless `cycle_momentum=False`; `label_smoothing` softens the cross-entropy's targets. The course's fastest
+    recipe is `fit(fast_cnn(), data, 1, **FAST_RECIPE, **fast_settings(device))`.
+    With `progress=True` a fastprogress bar shows the loss every `log_every` batches; `live_plot=True` also draws
+    the training loss (and each epoch's validation loss) as a curve that grows while it trains. Drawing takes
+    tens of milliseconds a time: that time is left out of `train_s` and reported as `plot_s`.
 
     `seed` seeds the generator that orders the data (default: drawn from torch's global generator, so `set_seed`
     makes a run repeatable). With `checkpoint_path`, the model, optimizer, schedule, scaler, epoch, history and
@@ -347,7 +441,7 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     at the end, with `evaluate(model, data, "test")`).
 
     Returns a dict of lists: per epoch `epoch`, `train_loss`, `valid_loss`, `valid_acc`, `epoch_s` (train + validation
-    seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s`.
+    seconds), `train_s` (training seconds only); per batch `batch_loss` and `lr`; plus `compile_s` and `plot_s`.
     Introduced in the `gpu_loop` notebook.
     """
     if not isinstance(data, DeviceData):
@@ -356,21 +450,33 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number (the peak of the one-cycle schedule, e.g. 3e-3), got {lr!r}.")
     bs = positive_int(bs, "bs", example="256")
+    log_every = positive_int(log_every, "log_every", example="25")
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"betas must be two numbers in [0, 1), AdamW's (beta1, beta2), e.g. (0.9, 0.999) or "
+                         f"(0.7, 0.9), got {betas!r}.")
+    if not (isinstance(label_smoothing, (int, float)) and not isinstance(label_smoothing, bool)
+            and 0 <= label_smoothing < 1):
+        raise ValueError(f"label_smoothing must be a number in [0, 1), e.g. 0.1 (0 turns it off), "
+                         f"got {label_smoothing!r}.")
     device = data.device
     amp_dtype = amp_dtype_from_setting(amp, device)
     if channels_last == "auto":
         channels_last = device.type == "cuda"
     step_model, opt, sched, scaler, step = training_parts(model, device, n_epochs, math.ceil(data.n_train / bs), lr,
                                                           wd=wd, amp_dtype=amp_dtype, channels_last=channels_last,
-                                                          compile=compile)
+                                                          compile=compile, betas=betas, cycle_momentum=cycle_momentum,
+                                                          label_smoothing=label_smoothing)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.randint(2**62, (), dtype=torch.int64)))
     config = {"n_epochs": n_epochs, "lr": float(lr), "bs": bs, "wd": float(wd), "n_train": data.n_train,
+              "betas": [float(b) for b in betas], "cycle_momentum": bool(cycle_momentum),
+              "label_smoothing": float(label_smoothing),
               "model": type(model).__name__, "n_params": sum(p.numel() for p in model.parameters()),
               # the data-order generator's state and the gradient scaler's only fit the same device and precision
               "device": device.type, "amp_dtype": str(amp_dtype).replace("torch.", "")}
     history = {"epoch": [], "train_loss": [], "valid_loss": [], "valid_acc": [], "epoch_s": [], "train_s": [],
-               "batch_loss": [], "lr": [], "compile_s": 0.0}
+               "batch_loss": [], "lr": [], "compile_s": 0.0, "plot_s": 0.0}
     start_epoch = 0
     if checkpoint_path is not None and resume and Path(checkpoint_path).is_file():
         ckpt = load_checkpoint(checkpoint_path)
@@ -384,7 +490,7 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
         sched.load_state_dict(ckpt["sched"])
         scaler.load_state_dict(ckpt["scaler"])
         set_rng_state(ckpt["rng"], generator)
-        history = ckpt["history"]
+        history = {"plot_s": 0.0, **ckpt["history"]}
         start_epoch = ckpt["epoch"]
 
     def train_step(idx):
@@ -392,6 +498,8 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
 
     epochs = range(start_epoch, n_epochs)
     mb = _progress(epochs, progress and len(epochs) > 0)
+    steps_per_epoch = math.ceil(data.n_train / bs)
+    curve = _LossCurve(mb, n_epochs, steps_per_epoch, history) if mb is not None and live_plot else None
     for epoch in (mb if mb is not None else epochs):
         model.train()
         sync(device)
@@ -414,7 +522,13 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
                 losses.append(train_step(idx))
             lrs.append(sched.get_last_lr()[0])
             if mb is not None and i % log_every == 0:
-                mb.child.comment = f"loss {losses[-1].item():.3f}"  # .item() waits for the GPU: only now and then
+                loss_now = losses[-1].item()  # .item() waits for the GPU: only now and then
+                mb.child.comment = f"loss {loss_now:.3f}"
+                if curve is not None:  # drawing is not training: its time leaves the timer
+                    tp = time.perf_counter()
+                    curve.add_batch(epoch * steps_per_epoch + i + 1, loss_now)
+                    history["plot_s"] += time.perf_counter() - tp
+                    t0 += time.perf_counter() - tp
         sync(device)
         train_s = time.perf_counter() - t0
         valid_loss, valid_acc = evaluate(step_model, data, amp_dtype=amp_dtype, channels_last=channels_last)
@@ -428,6 +542,10 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
         history["train_s"].append(train_s)
         history["batch_loss"] += batch_loss
         history["lr"] += lrs
+        if curve is not None:
+            tp = time.perf_counter()
+            curve.add_epoch(epoch + 1, valid_loss)
+            history["plot_s"] += time.perf_counter() - tp
         if mb is not None:
             mb.write(f"epoch {epoch + 1}/{n_epochs}: train loss {history['train_loss'][-1]:.4f}, "
                      f"valid loss {valid_loss:.4f}, accuracy {valid_acc:.4f}")
