@@ -1,4 +1,6 @@
-"""How live do the sliders feel? Time retrain-and-redraw per slider change of `helpers.widgets.lr_explorer`.
+"""How live do the sliders feel? Time retrain-and-redraw per slider change of `helpers.widgets.lr_explorer`,
+recompute-and-redraw per change of `helpers.widgets.graph_explorer` (the `backprop` notebook's live graph), and
+resample-and-redraw per change of `helpers.widgets.temperature_explorer`'s temperature.
 
 A slider change runs the explorer's callback synchronously (setting `.value` is what the browser's change
 does on the kernel side), so the time of `slider.value = x` is the full cost the learner waits for: training
@@ -6,13 +8,21 @@ the model, drawing the figure, encoding the PNG and updating the widgets. Prints
 `median_ms` and `p95_ms` (wall clock) for the default settings (goal: ≤ 150 ms and ≤ 300 ms on a 2-core CPU),
 `cpu_median_ms` (this process's CPU time per change: the cost without competition), the same stats per other
 setting, and the load average (on a shared machine other processes stretch the wall-clock times).
+Under `graph_explorer`: the same statistics per slider change of the live graph (goal: median ≤ 100 ms), split
+into `compute_median_ms` (forward and backward with `Value`) and `draw_median_ms` (figure and PNG), and
+`step_median_ms` for a press of its "step" button.
+Under `temperature_explorer`: the same statistics for the temperature slider of the `language_model`
+notebook's explorer (12 names drawn and scored, two panels redrawn; goal: the sliders' ≤ 150 ms and ≤ 300 ms),
+over a character MLP trained here for two epochs first (not timed).
+`lr_explorer_ok` is the learning-rate explorer's verdict; `ok` is true when every explorer meets its goal.
 
-    MNIST_DIR=/path/to/mnist python benchmarks/slider_latency.py
+    MNIST_DIR=/path/to/mnist NAMES_DIR=/path/to/names python benchmarks/slider_latency.py
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -20,11 +30,17 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
+from helpers.data import load_names
 from helpers.experiments import experiment_data
-from helpers.widgets import lr_explorer
+from helpers.language import CharMLP, context_pairs, split_names
+from helpers.train import batches
+from helpers.widgets import graph_explorer, lr_explorer, temperature_explorer
 
 GOAL = {"median_ms": 150.0, "p95_ms": 300.0}
+GRAPH_GOAL = {"median_ms": 100.0}
+GRAPH_REPEATS = 40
 DEFAULT_REPEATS = 40
 # (name, settings changed before timing, number of timed changes)
 SETTINGS = [
@@ -54,6 +70,98 @@ def _time_changes(ex, lrs: list[float]) -> tuple[list[float], list[dict]]:
         times.append(1000 * (time.perf_counter() - start))
         parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
     return times, parts
+
+
+def _trained_language_model(context: int = 8, n_epochs: int = 2, lr: float = 1e-2, bs: int = 256):
+    """The notebook's character MLP (16-d embeddings, 256 units), trained briefly with its loop (AdamW, one-cycle)."""
+    train_names = split_names(load_names()).train
+    X, y = context_pairs(train_names, context)
+    torch.manual_seed(42)
+    model = CharMLP(context, emb_dim=16, hidden=256)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=math.ceil(len(X) / bs))
+    for _ in range(n_epochs):
+        for idx in batches(len(X), bs):
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model, set(train_names)
+
+
+def temperature_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 2) -> dict:
+    """Train the notebook's character MLP for `n_epochs` (not timed), then time `repeats` temperature-slider
+    changes of `temperature_explorer()` across the slider's range, after two warm-up changes."""
+    start = time.perf_counter()
+    model, known = _trained_language_model(n_epochs=n_epochs)
+    train_s = time.perf_counter() - start
+    build_start = time.perf_counter()
+    ex = temperature_explorer(model, known=known)
+    build_ms = 1000 * (time.perf_counter() - build_start)
+    slider = ex.controls["temperature"]
+    temperatures = [round(10 ** (-1 + 0.06 * (i % 28)), 4) for i in range(repeats + 2)]  # 0.1 … 4.8
+    times, parts = [], []
+    for i, t in enumerate(temperatures):
+        if abs(slider.value - t) < 1e-9:
+            t *= 1.1
+        t0, cpu = time.perf_counter(), time.process_time()
+        slider.value = t
+        if i >= 2:  # the first two changes warm up
+            times.append(1000 * (time.perf_counter() - t0))
+            parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    out = {
+        "what": "ms per temperature-slider change of temperature_explorer(): draw and score 12 names + redraw + PNG",
+        **_stats(times),
+        "sample_median_ms": round(statistics.median(p["sample_ms"] for p in parts), 1),
+        "draw_median_ms": round(statistics.median(p["draw_ms"] for p in parts), 1),
+        "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in parts), 1),
+        "build_ms": round(build_ms, 1),
+        "model_train_s": round(train_s, 1),
+        "goal": GOAL,
+    }
+    out["ok"] = out["median_ms"] <= GOAL["median_ms"] and out["p95_ms"] <= GOAL["p95_ms"]
+    return out
+
+
+def graph_latency(repeats: int = GRAPH_REPEATS) -> dict:
+    """Time `repeats` slider changes (cycling through the six sliders) and `repeats // 2` step presses of
+    `graph_explorer()`, after two warm-up changes."""
+    build_start = time.perf_counter()
+    ex = graph_explorer()
+    build_ms = 1000 * (time.perf_counter() - build_start)
+    names = list(ex.controls)
+    ex.controls["x1"].value, ex.controls["x1"].value = 0.5, 1.0  # warm-up
+    times, parts = [], []
+    for i in range(repeats):
+        w = ex.controls[names[i % len(names)]]
+        new = round(-2.5 + 0.37 * (i % 14), 2)
+        if abs(new - w.value) < 1e-9:
+            new = round(new + 0.1, 2)
+        start, cpu = time.perf_counter(), time.process_time()
+        w.value = new
+        times.append(1000 * (time.perf_counter() - start))
+        parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    ex = graph_explorer()  # from the start again, so the steps go downhill
+    steps, losses = [], [ex.history["loss"]]
+    for _ in range(max(1, repeats // 2)):
+        start = time.perf_counter()
+        ex.button.click()
+        steps.append(1000 * (time.perf_counter() - start))
+        losses.append(ex.history["loss"])
+    result = {
+        "what": "ms per slider change of graph_explorer(): forward + backward with Value, redraw the graph + PNG",
+        **_stats(times),
+        "compute_median_ms": round(statistics.median(p["compute_ms"] for p in parts), 2),
+        "draw_median_ms": round(statistics.median(p["draw_ms"] for p in parts), 1),
+        "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in parts), 1),
+        "step_median_ms": round(statistics.median(steps), 1),
+        "loss_first_and_after_steps": [round(losses[0], 4), round(losses[-1], 4)],
+        "build_ms": round(build_ms, 1),
+        "goal": GRAPH_GOAL,
+    }
+    result["ok"] = result["median_ms"] <= GRAPH_GOAL["median_ms"]
+    return result
 
 
 def main() -> dict:
@@ -97,6 +205,10 @@ def main() -> dict:
                              "status": ex.history.status,
                              "steps": ex.history.steps, "seconds_reported": round(ex.history.seconds, 2)}
     result["settings"] = per_setting
+    result["lr_explorer_ok"] = result["ok"]
+    result["graph_explorer"] = graph_latency()
+    result["temperature_explorer"] = temperature_latency()
+    result["ok"] = result["lr_explorer_ok"] and result["graph_explorer"]["ok"] and result["temperature_explorer"]["ok"]
     result["machine"] = {
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_1min_before": load_before,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,22 @@ def test_data_load_benchmark_reports_both_timings(monkeypatch):
     assert result["benchmark"] == "data_load"
     assert 0 < result["cached_load_s"] and 0 < result["first_load_s"]
     assert len(result["cached_load_runs_s"]) == 5
+
+
+def test_slider_latency_times_the_live_graph():
+    sys.path.insert(0, str(ROOT / "src"))
+    result = _load("slider_latency").graph_latency(repeats=6)
+    assert result["n"] == 6 and result["median_ms"] > 0 and result["step_median_ms"] > 0
+    assert result["goal"] == {"median_ms": 100.0} and isinstance(result["ok"], bool)
+    first, last = result["loss_first_and_after_steps"]
+    assert last < first, "three steps of the live graph lower its loss"
+
+
+def test_slider_latency_times_the_temperature_explorer():
+    if not os.environ.get("NAMES_DIR"):
+        pytest.skip("set NAMES_DIR to the folder holding names.txt (CI sets it)")
+    sys.path.insert(0, str(ROOT / "src"))
+    result = _load("slider_latency").temperature_latency(repeats=4, n_epochs=1)
+    assert result["n"] == 4 and result["median_ms"] > 0 and result["draw_median_ms"] > 0
+    assert result["sample_median_ms"] > 0 and result["goal"] == {"median_ms": 150.0, "p95_ms": 300.0}
+    assert isinstance(result["ok"], bool) and result["model_train_s"] > 0

@@ -1,4 +1,5 @@
-"""A real browser moves the learning-rate slider in a real JupyterLab, and the model retrains.
+"""A real browser moves the learning-rate slider in a real JupyterLab, and the model retrains; and it moves
+a slider of the live graph and presses its step button, and the graph is redrawn and the loss falls.
 
 Starts the venv's JupyterLab on 127.0.0.1 (random free port, a token, its own config/runtime/data/settings
 folders in a temporary directory, autosave off) on a COPY of the notebook, drives Debian's Chromium with
@@ -10,6 +11,7 @@ Needs /usr/bin/chromium (`apt-get install chromium`); skipped, saying so, withou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,6 +35,10 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 # THE SWITCH: set to False to always drive the built notebook.
 NOTEBOOK_04 = ROOT / "notebooks" / "04_mnist_3_vs_7_from_scratch.ipynb"
 DRIVE_NOTEBOOK_04 = NOTEBOOK_04.is_file() and "lr_explorer(" in NOTEBOOK_04.read_text(encoding="utf-8")
+# The live graph is driven in the `backprop` notebook itself (found by its stem), or in a small notebook.
+NOTEBOOK_BACKPROP = next(iter(sorted((ROOT / "notebooks").glob("*_backprop_by_hand.ipynb"))), None)
+DRIVE_NOTEBOOK_BACKPROP = (NOTEBOOK_BACKPROP is not None
+                           and "graph_explorer(" in NOTEBOOK_BACKPROP.read_text(encoding="utf-8"))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -75,17 +81,18 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A private JupyterLab serving a copy of the notebook; yields (url, server log path); killed afterwards."""
+@contextlib.contextmanager
+def _jupyterlab(tmp_path, notebook: Path | None, small: nbformat.NotebookNode, small_name: str):
+    """A private JupyterLab serving a copy of `notebook` (or the `small` one when `notebook` is None); yields
+    (url, server log path); killed afterwards."""
     work = tmp_path / "work"
     work.mkdir()
-    if DRIVE_NOTEBOOK_04:
-        name = NOTEBOOK_04.name
-        shutil.copy(NOTEBOOK_04, work / name)
+    if notebook is not None:
+        name = notebook.name
+        shutil.copy(notebook, work / name)
     else:
-        name = "browser_lr_explorer.ipynb"
-        nbformat.write(_small_notebook(), work / name)
+        name = small_name
+        nbformat.write(small, work / name)
     settings = tmp_path / "settings"
     _write_json(settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings", {"autosave": False})
     # Render every cell (no windowing): a long notebook's off-screen widgets otherwise read as empty text.
@@ -140,6 +147,25 @@ def lab(tmp_path):
             proc.wait(timeout=5)
 
 
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on a copy of notebook 04 (or a small notebook with the lr explorer)."""
+    with _jupyterlab(tmp_path, NOTEBOOK_04 if DRIVE_NOTEBOOK_04 else None, _small_notebook(),
+                     "browser_lr_explorer.ipynb") as served:
+        yield served
+
+
+@pytest.fixture
+def graph_lab(tmp_path):
+    """JupyterLab on a copy of the `backprop` notebook (or a small notebook with the graph explorer)."""
+    small = _small_notebook()
+    small.cells[0].source = "# Browser test · the live graph"
+    small.cells[-1].source = "from helpers.widgets import graph_explorer\ngraph_explorer()"
+    with _jupyterlab(tmp_path, NOTEBOOK_BACKPROP if DRIVE_NOTEBOOK_BACKPROP else None, small,
+                     "browser_graph_explorer.ipynb") as served:
+        yield served
+
+
 def _run_all_cells(page, tries: int = 4) -> None:
     """Menu Run → Run All Cells, as a learner would; retried when a click lands before the page is ready."""
     started = page.locator(".jp-Notebook .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]")).first
@@ -158,66 +184,115 @@ def _run_all_cells(page, tries: int = 4) -> None:
                 raise
 
 
-def test_lr_slider_retrains_in_a_real_browser(lab):
+@contextlib.contextmanager
+def _browser_page(log: Path, failure_png: str):
+    """A headless Chromium page (1400 x 1000); on a failure, a screenshot and the server log's tail."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, log = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    run_timeout = 150_000 if DRIVE_NOTEBOOK_04 else 60_000
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         try:
-            page.goto(url)
-            # the real cells, not the placeholder of a cold server: an editor that shows our code
-            page.locator(".jp-Notebook .jp-Cell .cm-content", has_text="lr_explorer(").first.wait_for()
-            idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
-            idle.first.wait_for(timeout=45_000)
-
-            _run_all_cells(page)
-
-            result = page.locator(".p2g-lr_explorer .p2g-result").first
-            plot = page.locator(".p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img").first
-            page.locator(".p2g-lr_explorer .p2g-result", has_text="valid accuracy").first.wait_for(timeout=run_timeout)
-            idle.first.wait_for(timeout=run_timeout)
-            plot.wait_for()
-            result.scroll_into_view_if_needed()
-            text0, src0 = result.inner_text(), plot.get_attribute("src")
-            assert "valid accuracy" in text0 and src0
-
-            handle = page.locator(".p2g-lr_explorer .p2g-lr .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            handle.focus()
-            page.keyboard.press("ArrowRight")  # one step up the log scale: 1.0 → 1.26
-            page.wait_for_function(
-                "([t, s]) => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
-                " const i = document.querySelector('.p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img');"
-                " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }",
-                arg=[text0, src0], timeout=30_000)
-            text1, src1 = result.inner_text(), plot.get_attribute("src")
-            assert text1 != text0 and src1 != src0
-            assert "lr 1.26" in text1, text1
-
-            handle.focus()
-            page.keyboard.press("End")  # the top of the slider: lr 10
-            page.wait_for_function(
-                "t => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
-                " return r && r.innerText !== t; }",
-                arg=text1, timeout=30_000)
-            text2, src2 = result.inner_text(), plot.get_attribute("src")
-            assert "lr 10" in text2, text2
-            assert src2 not in (src0, src1)
-            size = page.evaluate(
-                "async s => (await (await fetch(s)).arrayBuffer()).byteLength", src2)
-            assert size > 5_000, "the plot should be a real picture"
-
-            page.locator(".p2g-lr_explorer").first.scroll_into_view_if_needed()
-            shot = ARTIFACTS / "lr_explorer.png"
-            page.screenshot(path=str(shot))
-            print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowRight: {text1!r}\nafter End: {text2!r}")
+            yield page
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            page.screenshot(path=str(ARTIFACTS / failure_png))
             print(f"server log ({log}):\n{log.read_text(errors='replace')[-3000:]}")
             raise
         finally:
             browser.close()
+
+
+def _open_and_run_all(page, url: str, code: str):
+    """Open the notebook, wait for the real cells (an editor showing `code`, not the placeholder of a cold
+    server) and an idle kernel, then Run All Cells. Returns the locator of the idle indicator."""
+    page.goto(url)
+    page.locator(".jp-Notebook .jp-Cell .cm-content", has_text=code).first.wait_for()
+    idle = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+    idle.first.wait_for(timeout=45_000)
+    _run_all_cells(page)
+    return idle
+
+
+def test_lr_slider_retrains_in_a_real_browser(lab):
+    url, log = lab
+    run_timeout = 150_000 if DRIVE_NOTEBOOK_04 else 60_000
+    with _browser_page(log, "failure.png") as page:
+        idle = _open_and_run_all(page, url, "lr_explorer(")
+        result = page.locator(".p2g-lr_explorer .p2g-result").first
+        plot = page.locator(".p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img").first
+        page.locator(".p2g-lr_explorer .p2g-result", has_text="valid accuracy").first.wait_for(timeout=run_timeout)
+        idle.first.wait_for(timeout=run_timeout)
+        plot.wait_for()
+        result.scroll_into_view_if_needed()
+        text0, src0 = result.inner_text(), plot.get_attribute("src")
+        assert "valid accuracy" in text0 and src0
+
+        handle = page.locator(".p2g-lr_explorer .p2g-lr .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        page.keyboard.press("ArrowRight")  # one step up the log scale: 1.0 → 1.26
+        page.wait_for_function(
+            "([t, s]) => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
+            " const i = document.querySelector('.p2g-lr_explorer img.p2g-plot, .p2g-lr_explorer .p2g-plot img');"
+            " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }",
+            arg=[text0, src0], timeout=30_000)
+        text1, src1 = result.inner_text(), plot.get_attribute("src")
+        assert text1 != text0 and src1 != src0
+        assert "lr 1.26" in text1, text1
+
+        handle.focus()
+        page.keyboard.press("End")  # the top of the slider: lr 10
+        page.wait_for_function(
+            "t => { const r = document.querySelector('.p2g-lr_explorer .p2g-result');"
+            " return r && r.innerText !== t; }",
+            arg=text1, timeout=30_000)
+        text2, src2 = result.inner_text(), plot.get_attribute("src")
+        assert "lr 10" in text2, text2
+        assert src2 not in (src0, src1)
+        size = page.evaluate(
+            "async s => (await (await fetch(s)).arrayBuffer()).byteLength", src2)
+        assert size > 5_000, "the plot should be a real picture"
+
+        page.locator(".p2g-lr_explorer").first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "lr_explorer.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowRight: {text1!r}\nafter End: {text2!r}")
+
+
+def test_graph_explorer_moves_in_a_real_browser(graph_lab):
+    url, log = graph_lab
+    scope = ".p2g-graph_explorer"
+    with _browser_page(log, "graph_failure.png") as page:
+        idle = _open_and_run_all(page, url, "graph_explorer(")
+        result = page.locator(f"{scope} .p2g-result").first
+        plot = page.locator(f"{scope} img.p2g-plot, {scope} .p2g-plot img").first
+        page.locator(f"{scope} .p2g-result", has_text="press step").first.wait_for(timeout=120_000)
+        idle.first.wait_for(timeout=120_000)
+        plot.wait_for()
+        result.scroll_into_view_if_needed()
+        text0, src0 = result.inner_text(), plot.get_attribute("src")
+        assert "loss 2.0074" in text0 and src0, text0
+
+        handle = page.locator(f"{scope} .p2g-x1 .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        page.keyboard.press("ArrowLeft")  # x1: 1.00 → 0.99, every node recomputed
+        changed = (f"([t, s]) => {{ const r = document.querySelector('{scope} .p2g-result');"
+                   f" const i = document.querySelector('{scope} img.p2g-plot, {scope} .p2g-plot img');"
+                   " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }")
+        page.wait_for_function(changed, arg=[text0, src0], timeout=30_000)
+        text1, src1 = result.inner_text(), plot.get_attribute("src")
+        assert "press step" in text1 and "step 1" not in text1, text1
+
+        page.locator(f"{scope} .p2g-step").first.click()
+        page.wait_for_function(changed, arg=[text1, src1], timeout=30_000)
+        text2 = result.inner_text()
+        assert "step 1: the loss fell" in text2, text2
+        page.locator(f"{scope} .p2g-step").first.click()
+        page.locator(f"{scope} .p2g-result", has_text="step 2: the loss fell").first.wait_for(timeout=30_000)
+
+        page.locator(scope).first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "graph_explorer.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowLeft: {text1!r}\nafter step: {text2!r}")

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import random
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import matplotlib
 
@@ -290,6 +292,13 @@ kind = "at_least"
 notebook = "98"
 description = "an at-least result without an anchor"
 
+["98/at_most_loss"]
+value = 2.0
+tolerance = 0.1
+kind = "at_most"
+notebook = "98"
+description = "an at-most result: a loss"
+
 ["97/other"]
 value = 1.0
 tolerance = 0.1
@@ -333,6 +342,33 @@ def test_check_result_at_least(refs, capsys):
         check_result("98/at_least_speedup", 3.9)
 
 
+def test_check_result_at_most(refs, capsys):
+    assert check_result("98/at_most_loss", 0.5) is True
+    assert check_result("98/at_most_loss", 2.1) is True  # value + tolerance is the ceiling
+    assert "at most 2.1; no outside anchor" in capsys.readouterr().out
+    with pytest.raises(ResultMismatch, match="too high for at most 2.1"):
+        check_result("98/at_most_loss", 2.11)
+    with pytest.raises(ResultMismatch):
+        check_result("98/at_most_loss", float("nan"))
+    assert check_result("98/at_most_loss", float("inf"), raise_on_mismatch=False) is False
+    ref = results.references(refs)["98/at_most_loss"]
+    assert ref.low == -math.inf and ref.high == pytest.approx(2.1)
+
+
+def test_reference_table_shows_each_kind(refs):
+    table = results.reference_table()
+    assert "| `98/at_most_loss` | 98 | — | 2 | ≤ 2.1 |" in table
+    assert "| `98/at_least_speedup` | 98 | — | 5 | ≥ 4 |" in table
+    assert "| `98/band_metric` | 98 | — | 0.9 | ± 0.01 |" in table
+
+
+def test_an_unknown_kind_is_refused(tmp_path):
+    path = tmp_path / "refs.toml"
+    path.write_text('["98/x"]\nvalue = 1.0\ntolerance = 0.1\nkind = "at_mots"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="'band', 'at_least', 'at_most'"):
+        results.references(path)
+
+
 def test_check_result_unknown_name_lists_the_same_notebooks_names(refs):
     with pytest.raises(KeyError) as info:
         check_result("98/band_metrc", 0.9)
@@ -360,15 +396,17 @@ def test_the_course_reference_file_is_consistent():
     raw = results.tomllib.loads(results.REFERENCE_FILE.read_text(encoding="utf-8"))
     refs = results.references(results.REFERENCE_FILE)  # also validates keys and kinds
     assert refs and set(refs) == set(raw)
+    road = Path(__file__).resolve().parents[1] / "tools" / "course.toml"
+    slugs = {e["slug"] for e in results.tomllib.loads(road.read_text(encoding="utf-8"))["notebook"]}
     for name, ref in refs.items():
         nb, _, what = name.partition("/")
-        assert len(nb) == 2 and nb.isdigit() and what, f"{name}: names are 'NN/what'"
+        assert nb in slugs and what, f"{name}: names are 'slug/what', with a slug of tools/course.toml"
         assert ref.notebook == nb, f"{name}: notebook = {ref.notebook!r}, but the name says {nb!r}"
         assert "anchor" in raw[name], f"{name}: give an anchor (the outside figure), e.g. 'fastbook ch. 4'"
         assert (ref.anchor_value is None) or ref.anchor, f"{name}: anchor_value without an anchor"
         assert ref.tolerance >= 0 and ref.description, f"{name}: needs a tolerance >= 0 and a description"
         assert ref.accepts(ref.value), f"{name}: the reference value fails its own check"
-        assert ref.kind in ("band", "at_least")
+        assert ref.kind in results.KINDS
         assert getattr(ref, "device", None) in (None, "cpu", "cuda"), f"{name}: device must be 'cpu' or 'cuda'"
 
 

@@ -54,3 +54,10 @@ def test_every_reference_names_its_notebook_by_slug():
     slugs = {entry["slug"] for entry in road()}
     wrong = [r.name for r in references().values() if r.notebook not in slugs or not r.name.startswith(f"{r.notebook}/")]
     assert not wrong, f"reference entries must be named 'slug/what' with notebook = the slug (tools/course.toml): {wrong}"
+
+
+def test_every_score_says_which_data_it_is_on():
+    unsaid = [r.name for r in references().values()
+              if any(w in r.name for w in ("accuracy", "loss", "nll")) and r.data_set == "—"]
+    assert not unsaid, ("name these figures '..._valid_...' or '..._test_...', or give them a `split` in "
+                        f"reference_numbers.toml, so the README's table says which data each one is on: {unsaid}")

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from helpers import language as L
 from helpers import three_vs_seven
 from helpers.train import batches
 from helpers import experiments as E
@@ -20,6 +21,26 @@ def small():
     """A real but small 3-vs-7 set: every 8th training image, every 4th validation image."""
     d = three_vs_seven()
     return d.train_x[::8].clone(), d.train_y[::8].clone(), d.valid_x[::4].clone(), d.valid_y[::4].clone()
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    """A next-character model trained for a moment on a few names: enough to sample name-like strings."""
+    names = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail"] * 5
+    X, y = L.context_pairs(names, 3)
+    torch.manual_seed(0)
+    model = L.CharMLP(context=3, emb_dim=8, hidden=32)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(model(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    model.known = set(names)
+    return model
 
 
 def _same(a: E.History, b: E.History):
@@ -321,6 +342,105 @@ def test_quadratic_lr_explorer_says_what_happened():
     assert "too small" in ex.result.value
 
 
+# ---------------------------------------------------------------- the backprop notebook's live graph
+
+
+def _tiny_graph_torch(x1, x2, w1, w2, b, v, target=1.0):
+    t = {k: torch.tensor(val, dtype=torch.float64, requires_grad=True)
+         for k, val in dict(x1=x1, x2=x2, w1=w1, w2=w2, b=b, v=v).items()}
+    loss = (t["v"] * torch.tanh(t["w1"] * t["x1"] + t["w2"] * t["x2"] + t["b"]) - target) ** 2
+    loss.backward()
+    return loss.item(), {k: x.grad.item() for k, x in t.items()}
+
+
+@pytest.mark.parametrize("settings", [{}, dict(x1=-2.0, x2=3.0, w1=1.5, w2=0.3, b=-1.0, v=2.5),
+                                      dict(x1=0.0, x2=0.0, w1=0.0, w2=0.0, b=0.0, v=0.0)])
+def test_tiny_graph_matches_autograd(settings):
+    g = E.tiny_graph(**settings)
+    full = {**{k: p.default for k, p in inspect.signature(E.tiny_graph).parameters.items()}, **settings}
+    loss, grads = _tiny_graph_torch(**full)
+    assert g["loss"] == pytest.approx(loss, abs=1e-12) and g["values"]["loss"] == g["loss"]
+    for name, grad in grads.items():
+        assert g["grads"][name] == pytest.approx(grad, abs=1e-12), name
+    assert g["settings"] == {k: float(v) for k, v in full.items()}
+
+
+def test_tiny_graph_step_lowers_the_loss_and_stops_at_the_edge():
+    settings = E.tiny_graph()["settings"]
+    losses = [E.tiny_graph(**settings)["loss"]]
+    for _ in range(20):
+        settings, held = E.tiny_graph_step(0.1, **settings)
+        assert held == []
+        losses.append(E.tiny_graph(**settings)["loss"])
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.1 * losses[0]
+    g = E.tiny_graph(v=2.99)
+    new, held = E.tiny_graph_step(10.0, **g["settings"])
+    assert "v" in held and new["v"] == E.GRAPH_RANGE * math.copysign(1, 2.99 - 10.0 * g["grads"]["v"])
+    assert new["x1"] == g["settings"]["x1"] and new["x2"] == g["settings"]["x2"], "a step never moves the inputs"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"w1": 5.0}, r"w1 = 5 is outside the explorer's range \[-3, 3\]"),
+    ({"x2": -3.5}, "x2 = -3.5 is outside"),
+    ({"b": float("nan")}, "b = nan is outside"),
+    ({"v": "1"}, "v must be a number between -3 and 3"),
+    ({"x1": True}, "x1 must be a number"),
+])
+def test_tiny_graph_refuses_values_out_of_range(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        E.tiny_graph(**kwargs)
+    with pytest.raises(ValueError, match=words):
+        W.graph_explorer(**kwargs)
+
+
+def test_tiny_graph_step_refuses_a_bad_learning_rate():
+    for lr in (0, -0.1, float("inf"), "0.1"):
+        with pytest.raises(ValueError, match="lr must be a positive"):
+            E.tiny_graph_step(lr)
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        W.graph_explorer(lr=0)
+
+
+def test_graph_explorer_redraws_on_every_change_and_a_step_lowers_the_loss():
+    pytest.importorskip("ipywidgets")
+    ex = W.graph_explorer()
+    assert set(ex.controls) == {"x1", "x2", "w1", "w2", "b", "v"} and "p2g-step" in _classes(ex.button)
+    assert "loss 2.0074" in ex.result.value and ex.plot.value[:4] == b"\x89PNG"
+    png = ex.plot.value
+    ex.controls["x1"].value = 2.0  # a slider: the whole graph is recomputed and redrawn
+    assert ex.history["settings"]["x1"] == 2.0 and ex.plot.value != png
+    assert ex.history["loss"] == pytest.approx(E.tiny_graph(**ex.values())["loss"])
+    before = dict(ex.values())
+    loss0 = ex.history["loss"]
+    ex.button.click()
+    g0 = E.tiny_graph(**before)
+    for name in E.GRAPH_PARAMS:  # the sliders moved by -lr * grad
+        assert ex.controls[name].value == pytest.approx(before[name] - 0.1 * g0["grads"][name])
+    assert ex.controls["x1"].value == 2.0 and ex.history["loss"] < loss0
+    assert "step 1: the loss fell" in ex.result.value and "p2g-good" in ex.result.value
+    for _ in range(4):
+        ex.step()
+    assert "step 5: the loss fell" in ex.summary
+    ex.controls["x2"].value = 0.5  # moving a slider by hand starts a new history
+    assert "step" not in ex.summary
+
+
+def test_graph_explorer_says_when_a_weight_reaches_the_edge():
+    pytest.importorskip("ipywidgets")
+    ex = W.graph_explorer(w1=-0.5, v=2.9, lr=1.0)  # ŷ ≈ 0.57 < 1 with h > 0: v grows, past 3
+    ex.step()
+    assert "v stopped at the edge" in ex.result.value and ex.controls["v"].value == 3.0
+
+
+def test_graph_figure_draws_without_any_widget():
+    fig = P.GraphFigure()
+    g = E.tiny_graph()
+    first = fig.draw(g)
+    assert first[:4] == b"\x89PNG" and len(fig.texts) == 15
+    again = fig.draw(E.tiny_graph(x1=-1.0), [2.0, 1.5])
+    assert again != first and "x1\nvalue -1" in fig.texts[[t.get_text().split("\n")[0] for t in fig.texts].index("x1")].get_text()
+
+
 # ---------------------------------------------------------------- one divergence rule, one home per name
 
 
@@ -382,8 +502,10 @@ def _another_value(w):
     ("lr_explorer", "run_experiment"),
     ("batch_size_explorer", "compare_batch_sizes"),
     ("quadratic_lr_explorer", "quadratic_descent"),
+    ("temperature_explorer", "temperature_samples"),
+    ("graph_explorer", "tiny_graph"),
 ])
-def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, experiment):
+def test_every_control_reaches_the_experiment(small, tiny_lm, monkeypatch, explorer, experiment):
     """The forgotten mapping: changing any control must rerun the experiment with the new value."""
     pytest.importorskip("ipywidgets")
     real, calls = getattr(W, experiment), []
@@ -394,7 +516,8 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
         return real(*args, **kwargs)
 
     monkeypatch.setattr(W, experiment, spy)
-    kwargs = {"time": None} if explorer == "quadratic_lr_explorer" else {"data": small}
+    kwargs = {"quadratic_lr_explorer": {"time": None}, "graph_explorer": {},
+              "temperature_explorer": {"model": tiny_lm}}.get(explorer, {"data": small})
     if explorer == "lr_explorer":
         kwargs["bs"] = 64
     if explorer == "batch_size_explorer":
@@ -415,6 +538,8 @@ def test_every_control_reaches_the_experiment(small, monkeypatch, explorer, expe
     (W.lr_explorer, E.run_experiment),
     (W.batch_size_explorer, E.compare_batch_sizes),
     (W.quadratic_lr_explorer, E.quadratic_descent),
+    (W.temperature_explorer, E.temperature_samples),
+    (W.graph_explorer, E.tiny_graph),
 ])
 def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
     mine, theirs = inspect.signature(explorer).parameters, inspect.signature(experiment).parameters
@@ -430,3 +555,115 @@ def test_make_explorer_refuses_a_control_the_experiment_does_not_take():
                         lambda ex, **v: None, E.run_experiment)
     with pytest.raises(ValueError, match="per_row must be a positive whole number"):
         W.make_explorer("x", {}, lambda ex, **v: None, E.run_experiment, per_row=0)
+
+
+# ---------------------------------------------------------------- temperature_samples and its explorer
+
+
+def test_temperature_samples_draws_what_sample_names_draws(tiny_lm):
+    r = E.temperature_samples(tiny_lm, temperature=0.7, n_names=20, seed=3, known=tiny_lm.known)
+    assert r["names"] == L.sample_names(tiny_lm, 20, 0.7, generator=torch.Generator().manual_seed(3))
+    assert r["known"] == [n in tiny_lm.known for n in r["names"]] and any(r["known"])
+    assert E.temperature_samples(tiny_lm, 0.7, 20, seed=3)["names"] == r["names"]  # same seed, same draw
+    assert E.temperature_samples(tiny_lm, 0.7, 20, seed=4)["names"] != r["names"]
+    assert E.temperature_samples(tiny_lm, 0.7, 3)["known"] is None
+
+
+def test_temperature_samples_entropies_match_torch(tiny_lm):
+    r = E.temperature_samples(tiny_lm, temperature=1.5, n_names=8, seed=0)
+    with torch.no_grad():
+        first = tiny_lm(torch.zeros(1, 3, dtype=torch.int64))[0]
+        X, _ = L.context_pairs(r["names"], 3)
+        steps = torch.softmax(tiny_lm(X) / 1.5, dim=1)
+    torch.testing.assert_close(r["first_probs"], torch.softmax(first / 1.5, dim=0))
+    torch.testing.assert_close(r["first_probs_t1"], torch.softmax(first, dim=0))
+    oracle = torch.distributions.Categorical(probs=r["first_probs"]).entropy().item()
+    assert r["first_entropy"] == pytest.approx(oracle, rel=1e-5)
+    assert r["mean_entropy"] == pytest.approx(torch.distributions.Categorical(probs=steps).entropy().mean().item(), rel=1e-5)
+    assert r["max_entropy"] == pytest.approx(math.log(27))
+    curve = r["curve_entropy"]
+    assert len(curve) == len(r["curve_t"]) and (curve[1:] >= curve[:-1] - 1e-6).all()  # hotter is flatter
+    assert r["curve_t"][0] == pytest.approx(E.TEMPERATURE_RANGE[0]) and curve[-1] < math.log(27)
+
+
+def test_colder_samples_are_more_common_names(tiny_lm):
+    cold = E.temperature_samples(tiny_lm, 0.2, 40, seed=1, known=tiny_lm.known)
+    hot = E.temperature_samples(tiny_lm, 4.0, 40, seed=1, known=tiny_lm.known)
+    assert sum(cold["known"]) > sum(hot["known"])
+    assert cold["first_entropy"] < hot["first_entropy"] and cold["mean_entropy"] < hot["mean_entropy"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"temperature": 0}, "temperature must be a number > 0"),
+    ({"temperature": -1.0}, "temperature must be a number > 0"),
+    ({"n_names": 0}, "n_names must be a positive whole number"),
+    ({"seed": -1}, "seed must be a whole number ≥ 0"),
+    ({"context": 0}, "context .* must be a positive whole number"),
+])
+def test_temperature_samples_refuses_bad_arguments(tiny_lm, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        E.temperature_samples(tiny_lm, **kwargs)
+    assert tiny_lm.training  # a failed call leaves the model as it found it
+
+
+def test_temperature_samples_needs_a_context_for_a_plain_function():
+    with pytest.raises(ValueError, match="pass context="):
+        E.temperature_samples(lambda X: torch.zeros(len(X), 27))
+    r = E.temperature_samples(lambda X: torch.zeros(len(X), 27), n_names=3, context=2)
+    assert r["first_entropy"] == pytest.approx(math.log(27), rel=1e-5)
+
+
+def test_temperature_explorer_reacts_to_its_slider_and_button(tiny_lm):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    ex = W.temperature_explorer(tiny_lm, known=tiny_lm.known)
+    assert isinstance(ex, ipywidgets.VBox) and "p2g-temperature_explorer" in _classes(ex)
+    t = ex.controls["temperature"]
+    assert isinstance(t, ipywidgets.FloatLogSlider) and t.continuous_update is False
+    assert t.base ** t.min == pytest.approx(E.TEMPERATURE_RANGE[0]) and t.base ** t.max == pytest.approx(E.TEMPERATURE_RANGE[1])
+    assert "p2g-temperature" in _classes(t) and "p2g-seed" in _classes(ex.controls["seed"])
+    assert "p2g-new-names" in _classes(ex.button)
+    text, png, names = ex.result.value, ex.plot.value, ex.history["names"]
+    assert png[:4] == b"\x89PNG" and "entropy of the first letter" in text and "training names" in text
+    assert all(n in text for n in names if n)
+
+    t.value = 0.3  # what the browser does: the callback runs, the text and the picture change
+    assert ex.history["temperature"] == pytest.approx(0.3, rel=0.05) and ex.history["seed"] == 0
+    assert ex.result.value != text and ex.plot.value != png
+    assert ex.previous["temperature"] == pytest.approx(1.0)
+    assert set(ex.timings) == {"sample_ms", "draw_ms"}
+
+    before = ex.history["names"]
+    ex.button.click()  # fresh samples: the next seed, the same temperature
+    assert ex.controls["seed"].value == 1 and ex.history["seed"] == 1
+    assert ex.history["names"] != before and ex.history["temperature"] == pytest.approx(0.3, rel=0.05)
+
+    bundle = ex._repr_mimebundle_()
+    assert "image/png" in bundle and "temperature_explorer" in bundle["text/plain"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"temperature": 0.0}, "temperature must be a number > 0"),
+    ({"temperature": -0.5}, "temperature must be a number > 0"),
+    ({"context": 0}, "context .* must be a positive whole number"),
+])
+def test_temperature_explorer_refuses_bad_arguments_before_building(tiny_lm, kwargs, words):
+    pytest.importorskip("ipywidgets")
+    with pytest.raises(ValueError, match=words):
+        W.temperature_explorer(tiny_lm, **kwargs)
+
+
+def test_temperature_explorer_shows_errors_instead_of_raising(tiny_lm):
+    pytest.importorskip("ipywidgets")
+    ex = W.temperature_explorer(tiny_lm)
+    ex._update_fn = lambda _ex, **_values: (_ for _ in ()).throw(RuntimeError("boom"))
+    ex.controls["temperature"].value = 2.0
+    assert "Could not run these settings" in ex.result.value and "boom" in ex.result.value
+
+
+def test_temperature_figure_draws_each_result():
+    r = E.temperature_samples(lambda X: torch.arange(27.0).expand(len(X), 27), n_names=2, context=1)
+    fig = P.TemperatureFigure()
+    png = fig.draw(r)
+    assert png[:4] == b"\x89PNG"
+    assert [b.get_height() for b in fig.bars] == pytest.approx(r["first_probs"].tolist())
+    assert fig.marker.get_xdata()[0] == r["temperature"] and "entropy" in fig.ax_bars.get_title()

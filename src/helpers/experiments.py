@@ -1,6 +1,7 @@
 """The experiments behind the course's explorers: plain functions that train or descend once and report.
 
-Layer 3 of the helpers package: imports `data`, `train` and `validate` (lower layers), never `explorer_plots`
+Layer 3 of the helpers package: imports `data`, `train`, `autograd`, `language` and `validate` (its own and lower
+layers), never `explorer_plots`
 or `widgets`, which sit on top of it. A notebook or a test calls these directly; the explorers of
 `helpers.widgets` only put sliders on their keyword arguments.
 
@@ -9,6 +10,10 @@ or `widgets`, which sit on top of it. A notebook or a test calls these directly;
 - `quadratic_data()` and `quadratic_descent(...)` are the `gradients` notebook's noisy quadratic and gradient
   descent on it.
 - `experiment_data(data)` is the 3-vs-7 data every experiment trains on (loaded once, then cached).
+- `temperature_samples(model, temperature, ...)` draws names from the `language_model` notebook's trained
+  next-character model at a temperature and measures the entropy of its next-character distributions.
+- `tiny_graph(...)` and `tiny_graph_step(...)` are the `backprop` notebook's one-neuron network, run forward
+  and backward with `helpers.autograd.Value`, and one gradient step on its weights.
 
 When a run "diverged" is said once, in `DIVERGENCE_RULE` (built from `BLOWUP_FACTOR` and `DIVERGENCE_WINDOW`).
 """
@@ -25,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import language
+from .autograd import Value, topological_order
 from .data import three_vs_seven
 from .train import batches, binary_accuracy
 from .validate import positive_int
@@ -46,6 +53,12 @@ __all__ = [
     "quadratic_data",
     "quadratic_descent",
     "quadratic_loss_grid",
+    "TEMPERATURE_RANGE",
+    "temperature_samples",
+    "GRAPH_RANGE",
+    "GRAPH_PARAMS",
+    "tiny_graph",
+    "tiny_graph_step",
 ]
 
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum 0.9", "adam": "Adam"}
@@ -501,3 +514,139 @@ def quadratic_descent(lr: float, n_steps: int = 30, time=None, speed=None, start
             "best_loss": best_loss, "verdict": verdict, "max_stable_lr": max_stable_lr,
             "time": time.numpy(), "speed": speed.numpy(), "t": t.numpy()}
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling names from a next-character model at a temperature (the `language_model` notebook).
+# --------------------------------------------------------------------------------------------------
+TEMPERATURE_RANGE = (0.1, 5.0)  # the temperature explorer's slider, and its entropy curve
+
+
+def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed: int = 0, known=None,
+                        context: int | None = None) -> dict:
+    """Draw `n_names` names from a next-character `model` at `temperature` and say how spread out its choices are.
+
+    `model` maps int64 contexts `[batch, context]` to 27 logits (the notebook's `CharMLP`); `context` defaults
+    to `model.context`. The draws use a generator seeded with `seed`, so the same seed at another temperature
+    uses the same random numbers: what changes between two temperatures is the temperature's doing. Returns a
+    dict with
+    - `names` (list of str) and `known` (for each name: is it in `known`, e.g. the training names; None without);
+    - `first_probs`: the distribution of the first letter at this temperature, `first_probs_t1` at T = 1;
+    - `first_entropy`: its entropy in nats (0: certain; `max_entropy` = log 27: uniform);
+    - `mean_entropy`: the average entropy of every next-character distribution the names were drawn from
+      (each step of each name, the end included);
+    - `curve_t`, `curve_entropy`: the first letter's entropy over `TEMPERATURE_RANGE`.
+    A temperature of 0 or below raises a ValueError that says why. Introduced in the `language_model` notebook.
+    """
+    n_names = positive_int(n_names, "n_names", example="12")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}.")
+    if context is None:
+        context = getattr(model, "context", None)
+        if context is None:
+            raise ValueError("temperature_samples: pass context=... (the model has no .context attribute).")
+    context = positive_int(context, "context (the number of previous characters the model sees)",
+                           example="3 to 8")
+    was_training = getattr(model, "training", False)
+    params = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    device = params.device if params is not None else torch.device("cpu")
+    with _one_thread(), torch.no_grad():
+        if was_training:
+            model.eval()
+        try:
+            first_logits = model(torch.zeros(1, context, dtype=torch.int64, device=device))[0].float().cpu()
+            first_probs = language.temperature_probs(first_logits, temperature)  # checks the temperature
+            names = language.sample_names(model, n_names, temperature, context=context,
+                                          generator=torch.Generator().manual_seed(seed))
+            X, _ = language.context_pairs(names, context)
+            step_probs = language.temperature_probs(model(X.to(device)).float().cpu(), temperature)
+        finally:
+            if was_training:
+                model.train()
+        curve_t = np.geomspace(*TEMPERATURE_RANGE, 60)
+        curve = language.entropy(torch.softmax(first_logits[None, :] / torch.as_tensor(curve_t, dtype=torch.float32)[:, None], dim=1))
+    known_set = set(known) if known is not None else None
+    return {
+        "temperature": float(temperature), "seed": seed, "names": names,
+        "known": [n in known_set for n in names] if known_set is not None else None,
+        "first_probs": first_probs, "first_probs_t1": torch.softmax(first_logits, dim=0),
+        "first_entropy": float(language.entropy(first_probs)),
+        "mean_entropy": float(language.entropy(step_probs).mean()),
+        "max_entropy": math.log(language.VOCAB_SIZE),
+        "curve_t": curve_t, "curve_entropy": curve.numpy(),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The `backprop` notebook's live graph: one hidden neuron, forward and backward with the hand-made engine.
+# --------------------------------------------------------------------------------------------------
+
+GRAPH_RANGE = 3.0  # every input and weight of the graph explorer lies in [-GRAPH_RANGE, GRAPH_RANGE]
+GRAPH_PARAMS = ("w1", "w2", "b", "v")  # what a gradient step changes (the inputs x1, x2 stay put)
+
+
+def _graph_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a number between {-GRAPH_RANGE:g} and {GRAPH_RANGE:g}, got {value!r}.")
+    value = float(value)
+    if not -GRAPH_RANGE <= value <= GRAPH_RANGE:  # also refuses NaN
+        raise ValueError(f"{name} = {value:g} is outside the explorer's range [{-GRAPH_RANGE:g}, {GRAPH_RANGE:g}] "
+                         f"(its sliders' range); pick a value inside it.")
+    return value
+
+
+def tiny_graph(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float = -1.0, b: float = 0.2,
+               v: float = -0.5, target: float = 1.0) -> dict:
+    """Forward and backward pass of the graph explorer's network, with `helpers.autograd.Value`.
+
+    One hidden neuron and one output: `h = tanh(w1·x1 + w2·x2 + b)`, `ŷ = v·h`, `loss = (ŷ − target)²`.
+    Every number must lie in [−3, 3] (`GRAPH_RANGE`, the sliders' range); anything else is a ValueError that
+    says so. Returns `{"root", "loss", "prediction", "values", "grads", "settings"}`: the loss `Value` (its
+    graph holds every node's value and gradient, in a fixed order), the loss and ŷ as floats, each named
+    node's value and gradient by label, and the settings it was called with. Introduced in the `backprop`
+    notebook.
+    """
+    settings = {name: _graph_number(value, name) for name, value in
+                (("x1", x1), ("x2", x2), ("w1", w1), ("w2", w2), ("b", b), ("v", v), ("target", target))}
+    leaf = {name: Value(value, label=name) for name, value in settings.items() if name != "target"}
+    p1 = leaf["w1"] * leaf["x1"]
+    p1.label = "w1·x1"
+    p2 = leaf["w2"] * leaf["x2"]
+    p2.label = "w2·x2"
+    s = p1 + p2
+    s.label = "sum"
+    z = s + leaf["b"]
+    z.label = "z"
+    h = z.tanh()
+    h.label = "h"
+    y_hat = leaf["v"] * h
+    y_hat.label = "ŷ"
+    err = y_hat + Value(-settings["target"], label="−target")
+    err.label = "ŷ − target"
+    loss = err ** 2
+    loss.label = "loss"
+    loss.backward()
+    nodes = topological_order(loss)
+    return {"root": loss, "loss": loss.data, "prediction": y_hat.data,
+            "values": {n.label: n.data for n in nodes}, "grads": {n.label: n.grad for n in nodes},
+            "settings": settings}
+
+
+def tiny_graph_step(lr: float = 0.1, **settings) -> tuple[dict, list[str]]:
+    """One gradient-descent step on the weights of `tiny_graph`: each of `GRAPH_PARAMS` moves by −lr × its
+    gradient; the inputs and the target stay. A weight that would leave [−3, 3] stops at the edge.
+
+    Returns the new settings and the names of the weights held at the edge. Introduced in the `backprop`
+    notebook.
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive, finite number (try 0.1), got {lr!r}.")
+    g = tiny_graph(**settings)
+    new, held = dict(g["settings"]), []
+    for name in GRAPH_PARAMS:
+        moved = new[name] - lr * g["grads"][name]
+        if abs(moved) > GRAPH_RANGE:
+            held.append(name)
+            moved = math.copysign(GRAPH_RANGE, moved)
+        new[name] = moved
+    return new, held

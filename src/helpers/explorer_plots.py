@@ -8,6 +8,9 @@ or a notebook can call these without any widget.
 - `LossAccuracyFigure().draw(history, previous)`: the learning-rate explorer's loss and accuracy curves.
 - `batch_size_figure(rows)` and `batch_size_table(rows)`: the batch-size comparison as plots and a table.
 - `QuadraticFigure().draw(result)`: gradient descent on the quadratic's loss surface.
+- `TemperatureFigure().draw(result)`: `temperature_samples`' first-letter distribution and its entropy.
+- `GraphFigure().draw(graph, losses)`: the graph explorer's computational graph, every node with its value
+  and gradient, beside the loss after each step.
 - `new_figure(...)` and `png_bytes(fig)`: the two steps every figure here shares (a new explorer uses them).
 """
 
@@ -19,7 +22,9 @@ import math
 import numpy as np
 import torch
 
-from .experiments import History, quadratic_loss_grid
+from .autograd import value_graph
+from .experiments import GRAPH_PARAMS, TEMPERATURE_RANGE, History, quadratic_loss_grid
+from .plots import draw_graph
 
 __all__ = [
     "new_figure",
@@ -28,17 +33,21 @@ __all__ = [
     "batch_size_figure",
     "batch_size_table",
     "QuadraticFigure",
+    "TemperatureFigure",
+    "GraphFigure",
 ]
 
 
-def new_figure(figsize, ncols: int):
-    """A matplotlib `Figure` on an Agg canvas (no pyplot) with `ncols` axes side by side: `(fig, axes)`."""
+def new_figure(figsize, ncols: int, width_ratios=None):
+    """A matplotlib `Figure` on an Agg canvas (no pyplot) with `ncols` axes side by side: `(fig, axes)`.
+
+    `width_ratios` (one number per axes) makes some axes wider than others."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, dpi=72)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols)
+    axes = fig.subplots(1, ncols, gridspec_kw=None if width_ratios is None else {"width_ratios": width_ratios})
     return fig, axes
 
 
@@ -250,4 +259,100 @@ class QuadraticFigure:
         if not self.laid_out:
             self.fig.tight_layout()
             self.laid_out = True
+        return png_bytes(self.fig)
+
+
+class TemperatureFigure:
+    """`temperature_samples`' result in two panels: the distribution of a name's first letter at the chosen
+    temperature (bars) over the model's own, T = 1 (outline), and that distribution's entropy against the
+    temperature, with the chosen one marked. The figure and its artists are made once; a redraw only sets their
+    data and titles.
+    """
+
+    def __init__(self):
+        from .language import ALPHABET
+
+        self.fig, (self.ax_bars, self.ax_curve) = new_figure((10, 3.2), 2)
+        self.fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.86, wspace=0.25)
+        b, c = self.ax_bars, self.ax_curve
+        x = np.arange(len(ALPHABET))
+        self.bars = b.bar(x, np.zeros(len(ALPHABET)), color="C0", label="at this temperature")
+        self.outline, = b.step(x, np.zeros(len(ALPHABET)), where="mid", color="0.3", lw=1, label="T = 1 (the model's own)")
+        b.set_xticks(x, list(ALPHABET), fontsize=7)
+        b.set_xlabel("first character of a name")
+        b.set_ylabel("probability")
+        b.legend(loc="upper right", fontsize=8)
+        self.curve, = c.semilogx([], [], color="C1")
+        self.marker, = c.semilogx([], [], "o", color="C3", ms=7)
+        self.uniform = c.axhline(0, color="0.5", ls="--", lw=1, label="uniform over 27: log 27")
+        c.set_xlim(*TEMPERATURE_RANGE)
+        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]]
+        c.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        c.minorticks_off()
+        c.set_xlabel("temperature T (log scale)")
+        c.set_ylabel("entropy (nats)")
+        c.grid(alpha=0.3)
+        c.legend(loc="lower right", fontsize=8)
+
+    def draw(self, r: dict) -> bytes:
+        """PNG bytes of one `temperature_samples` result."""
+        probs, base = np.asarray(r["first_probs"]), np.asarray(r["first_probs_t1"])
+        self.outline.set_ydata(base)
+        self.curve.set_data(r["curve_t"], r["curve_entropy"])
+        self.uniform.set_ydata([r["max_entropy"]] * 2)
+        self.ax_curve.set_ylim(0, r["max_entropy"] * 1.08)
+        for bar, p in zip(self.bars, probs):
+            bar.set_height(p)
+        self.ax_bars.set_ylim(0, max(probs.max(), base.max()) * 1.1)
+        self.marker.set_data([r["temperature"]], [r["first_entropy"]])
+        self.ax_bars.set_title(f"First letter at T = {r['temperature']:.2f}: entropy {r['first_entropy']:.2f} nats")
+        self.ax_curve.set_title("Entropy of the first-letter distribution")
+        return png_bytes(self.fig)
+
+
+_WEIGHT_COLOUR = "#d9ead3"  # the weights a step changes: green, the inputs stay blue
+
+
+class GraphFigure:
+    """The graph explorer's picture: `tiny_graph`'s computational graph, each box with its node's value and
+    gradient (the weights a step changes in green), and the loss after each step beside it.
+
+    The graph's shape never changes, only its numbers: the boxes and arrows are laid out on the first draw,
+    and later draws only rewrite the text in the boxes and move the loss line (its panel has no ticks, whose
+    layout would cost more than the rest of a redraw), which keeps a redraw fast.
+    """
+
+    def __init__(self):
+        self.fig, (self.ax_graph, self.ax_loss) = new_figure((15, 3.9), 2, width_ratios=(5.4, 1))
+        self.fig.subplots_adjust(left=0.005, right=0.99, bottom=0.08, top=0.88, wspace=0.04)
+        self.texts = None
+        a = self.ax_loss
+        (self.loss_line,) = a.plot([], [], "o-", ms=3, color="C3")
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_xlabel("step")
+        a.set_title("loss after each step", fontsize=10)
+        self.loss_text = a.text(0.96, 0.94, "", transform=a.transAxes, ha="right", va="top", fontsize=9)
+
+    def draw(self, graph: dict, losses=()) -> bytes:
+        """PNG bytes of one `tiny_graph` result and the losses so far (one per step; may be empty)."""
+        nodes, edges = value_graph(graph["root"])
+        if self.texts is None or len(self.texts) != len(nodes):
+            self.ax_graph.clear()
+            ax = draw_graph(nodes, edges, ax=self.ax_graph, fontsize=8.5)
+            self.texts = [ax.node_texts[n.id] for n in nodes]
+            for node in nodes:
+                if node.text.split("\n")[0] in GRAPH_PARAMS:
+                    ax.node_boxes[node.id].set_facecolor(_WEIGHT_COLOUR)
+        else:
+            for text, node in zip(self.texts, nodes):
+                text.set_text(node.text)
+        s = graph["settings"]
+        self.ax_graph.set_title(f"h = tanh(w1·x1 + w2·x2 + b),  ŷ = v·h,  loss = (ŷ − {s['target']:g})² = "
+                                f"{graph['loss']:.4f}      (blue: inputs, green: weights)", fontsize=10)
+        losses = list(losses) or [graph["loss"]]
+        self.loss_line.set_data(range(len(losses)), losses)
+        self.ax_loss.set_xlim(-0.5, max(len(losses) - 0.5, 5))
+        self.ax_loss.set_ylim(0, max(losses) * 1.15 + 1e-9)
+        self.loss_text.set_text(f"{losses[0]:.3g} → {losses[-1]:.3g}" if len(losses) > 1 else f"{losses[0]:.3g}")
         return png_bytes(self.fig)

@@ -1,23 +1,36 @@
-"""Pictures: digits as images and functions as curves.
+"""Pictures: digits as images, functions as curves, networks and computational graphs as boxes and arrows, and
+small diagrams of what a layer does.
 
 Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
-Every function takes `ax=None`: pass an existing matplotlib Axes to draw into it, or let it make one.
-`show_images` is used from the `start` notebook on; `show_image` is introduced in the `tensors` notebook and
-`plot_function` in the `gradients` notebook.
+Every function takes `ax=None` (`axs=None` for two panels): pass existing matplotlib Axes to draw into, or let it
+make them.
+`show_images` is used from the `start` notebook on; `show_image` is introduced in the `tensors` notebook,
+`plot_function` in the `gradients` notebook, and `draw_network`, `draw_graph` in the `backprop` notebook
+(`helpers.autograd` turns a `Value` or a PyTorch graph into the nodes and edges that `draw_graph` draws).
+
+Pictures of small tensors as boxes of numbers (`draw_grid`, `draw_stack`, `draw_stretched`, `draw_shapes`) draw
+the `tensors` notebook's figures of shapes, views and broadcasting; `plot_descent_paths` draws a loss over two
+parameters as a contour map with the trails of descent runs on it (the `gradients` notebook). `plot_norm_axes`
+draws which entries BatchNorm and LayerNorm normalise together (the `activations` notebook), `plot_dropout_masks`
+which units dropout zeroes (the `regularization` notebook).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter, namedtuple
 from typing import Callable, Sequence
 
+import matplotlib.patches as patches
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from helpers.validate import positive_int
 
-__all__ = ["show_image", "show_images", "plot_function"]
+__all__ = ["show_image", "show_images", "plot_function", "draw_grid", "draw_stack", "draw_stretched", "draw_shapes",
+           "plot_descent_paths", "draw_network", "GraphNode", "graph_layout", "draw_graph", "plot_norm_axes",
+           "plot_dropout_masks"]
 
 
 def _as_image(img) -> np.ndarray:
@@ -132,4 +145,444 @@ def plot_function(
     if title is not None:
         ax.set_title(title)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_norm_axes(n_batch: int = 6, n_features: int = 5, axs=None):
+    """Draw which entries of a `[batch, features]` table BatchNorm and LayerNorm normalise together.
+
+    Two panels over the same table (rows: the examples of a batch, dim 0; columns: their features, dim 1). Left,
+    BatchNorm: one colour per *column*, each column normalised with its own mean and variance over the batch
+    (`x.mean(dim=0)`), so an example's output depends on the other examples. Right, LayerNorm: one colour per
+    *row*, each example normalised over its own features (`x.mean(dim=-1)`), so it needs no batch. `μ, σ²` marks
+    where each group's statistics are computed. Returns the two Axes. Introduced in the `activations` notebook.
+    """
+    n_batch = positive_int(n_batch, "plot_norm_axes: n_batch", example="6")
+    n_features = positive_int(n_features, "plot_norm_axes: n_features", example="5")
+    if axs is None:
+        _, axs = plt.subplots(1, 2, figsize=(2 * (1.4 + 0.5 * (n_features + 1)), 1.4 + 0.5 * (n_batch + 1)))
+    axs = np.asarray(axs).reshape(-1)
+    if len(axs) != 2:
+        raise ValueError(f"plot_norm_axes draws two panels (BatchNorm, LayerNorm): pass two Axes, got {len(axs)}.")
+    colours = plt.get_cmap("tab10")
+    panels = (
+        ("BatchNorm: each feature over the batch\n(mean and variance along dim 0)", "column"),
+        ("LayerNorm: each example over its features\n(mean and variance along dim 1)", "row"),
+    )
+    for ax, (title, group) in zip(axs, panels):
+        for i in range(n_batch):
+            for j in range(n_features):
+                k = j if group == "column" else i
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=colours(k % 10), alpha=0.55, edgecolor="white",
+                                           lw=2))
+                ax.text(j + 0.5, i + 0.5, f"x{i}{j}" if n_batch <= 10 and n_features <= 10 else "", ha="center",
+                        va="center", fontsize=8)
+        if group == "column":
+            for j in range(n_features):
+                ax.text(j + 0.5, n_batch + 0.45, "μ, σ²", ha="center", va="center", fontsize=8, color=colours(j % 10))
+            ax.set_ylim(n_batch + 0.9, 0)
+            ax.set_xlim(0, n_features)
+        else:
+            for i in range(n_batch):
+                ax.text(n_features + 0.45, i + 0.5, "μ, σ²", ha="center", va="center", fontsize=8,
+                        color=colours(i % 10))
+            ax.set_ylim(n_batch, 0)
+            ax.set_xlim(0, n_features + 0.9)
+        ax.set_xticks([j + 0.5 for j in range(n_features)], [str(j) for j in range(n_features)])
+        ax.set_yticks([i + 0.5 for i in range(n_batch)], [str(i) for i in range(n_batch)])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_xlabel("feature (dim 1)")
+        ax.set_ylabel("example in the batch (dim 0)")
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+    return axs
+
+
+def plot_dropout_masks(outputs, row_labels: Sequence[str] | None = None, ax=None):
+    """Draw a layer's units as circles, one row per forward pass: which units dropout zeroed, and what the rest carry.
+
+    `outputs` is a `[n_rows, n_units]` tensor (or array): what a dropout layer returned for an input of ones, one
+    row per forward pass (a training step, or a pass in eval mode). A unit whose output is 0 was dropped: an empty
+    circle with a cross. A kept unit is a filled circle labelled with its value (`1/(1-p)` in training, `1` in eval
+    mode). `row_labels` names the rows (default "pass 1", "pass 2", …). Returns the Axes. Introduced in the
+    `regularization` notebook.
+    """
+    if isinstance(outputs, torch.Tensor):
+        outputs = outputs.detach().to("cpu").float().numpy()
+    values = np.asarray(outputs, dtype=np.float32)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"plot_dropout_masks wants a [n_rows, n_units] table of a dropout layer's outputs, got shape "
+                         f"{tuple(values.shape)}: stack one output row per forward pass, e.g. torch.stack([...]).")
+    n_rows, n_units = values.shape
+    if row_labels is None:
+        row_labels = [f"pass {i + 1}" for i in range(n_rows)]
+    if len(row_labels) != n_rows:
+        raise ValueError(f"plot_dropout_masks got {n_rows} rows but {len(row_labels)} row labels: give one per row.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.5 + 0.6 * n_units, 0.5 + 0.6 * n_rows))
+    for i in range(n_rows):
+        for j in range(n_units):
+            v = float(values[i, j])
+            if v == 0:
+                ax.add_patch(plt.Circle((j, i), 0.3, facecolor="white", edgecolor="grey", lw=1))
+                ax.plot([j - 0.2, j + 0.2], [i - 0.2, i + 0.2], color="grey", lw=1)
+                ax.plot([j - 0.2, j + 0.2], [i + 0.2, i - 0.2], color="grey", lw=1)
+            else:
+                ax.add_patch(plt.Circle((j, i), 0.3, facecolor="tab:blue", edgecolor="tab:blue", lw=1))
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlim(-0.6, n_units - 0.4)
+    ax.set_ylim(n_rows - 0.4, -0.6)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(n_units), [str(j) for j in range(n_units)])
+    ax.set_yticks(range(n_rows), list(row_labels))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel("unit of the layer")
+    return ax
+
+
+# ------------------------------------------------------------------------------- tensors as boxes of numbers
+
+
+def draw_grid(ax, values, picked=None, colors=None, title: str = "", fmt: str = "{:g}", fontsize: float = 8,
+              xlabel: str = "dim 1 (column)", ylabel: str = "dim 0 (row)"):
+    """Draw a rank-1 or rank-2 tensor as a grid of boxes, each with its number written in; return the Axes.
+
+    `picked` (a boolean tensor of the same number of elements) colours the boxes where it is True orange: the
+    `tensors` notebook fills it with the same index expression it shows, so the picture cannot disagree with
+    PyTorch. `colors` (rows of matplotlib colours, one per box) colours every box instead. A rank-1 tensor is
+    drawn as one row. Used in the `tensors` notebook.
+    """
+    values = torch.as_tensor(values)
+    if values.ndim > 2:
+        raise ValueError(f"draw_grid draws a tensor of rank 0, 1 or 2, got shape {tuple(values.shape)}: pick one "
+                         "table of it (t[0]) or draw a rank-3 tensor with draw_stack.")
+    values = values.reshape(1, -1) if values.ndim < 2 else values
+    rows, cols = values.shape
+    if picked is not None:
+        picked = torch.as_tensor(picked)
+        if picked.numel() != values.numel():
+            raise ValueError(f"draw_grid: picked has {picked.numel()} elements but values has {values.numel()}: "
+                             "pass a boolean tensor of the same shape as values.")
+        picked = picked.reshape(values.shape)
+    if colors is not None and (len(colors) != rows or any(len(row) != cols for row in colors)):
+        raise ValueError(f"draw_grid: colors must hold {rows} rows of {cols} colours, one per box.")
+    for r in range(rows):
+        for c in range(cols):
+            face = colors[r][c] if colors is not None else (
+                "tab:orange" if picked is not None and picked[r, c] else "white")
+            ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor=face, edgecolor="grey"))
+            ax.text(c + 0.5, r + 0.5, fmt.format(values[r, c].item()), ha="center", va="center", fontsize=fontsize)
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks([c + 0.5 for c in range(cols)], [str(c) for c in range(cols)], fontsize=7)
+    ax.set_yticks([r + 0.5 for r in range(rows)], [str(r) for r in range(rows)], fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    return ax
+
+
+def draw_stack(ax, shape, title: str | None = None, offset: float = 0.4):
+    """Draw a rank-3 shape (tables, rows, columns) as its tables stacked behind one another; return the Axes.
+
+    Each table is a grid of empty boxes, shifted up and right by `offset` per table so the ones behind peek
+    out (only the first two are drawn apart, so a stack of 60,000 stays readable). Used in the `tensors`
+    notebook.
+    """
+    if len(shape) != 3:
+        raise ValueError(f"draw_stack draws a rank-3 shape such as (2, 3, 4), got {tuple(shape)}; draw a rank-1 "
+                         "or rank-2 tensor with draw_grid.")
+    n_tables, rows, cols = (positive_int(n, "draw_stack: each size in shape", example="(2, 3, 4)") for n in shape)
+    shown = min(n_tables, 2)
+    for k in reversed(range(shown)):  # the tables behind first, so the front one covers them
+        for r in range(rows):
+            for c in range(cols):
+                ax.add_patch(patches.Rectangle((c + offset * k, r - offset * k), 1, 1,
+                                               facecolor="lightgrey" if k else "white", edgecolor="grey"))
+    ax.set_xlim(0, cols + offset * (shown - 1))
+    ax.set_ylim(rows, -offset * (shown - 1))
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"rank 3: shape {tuple(shape)}" if title is None else title, fontsize=9)
+    ax.set_xlabel("dim 2 (column)", fontsize=8)
+    ax.set_ylabel("dim 1 (row)", fontsize=8)
+    return ax
+
+
+def draw_stretched(ax, small, shape, color: str, title: str):
+    """Draw `small` broadcast to the rank-2 `shape`: its own values in `color`, the stretched copies pale and
+    hatched (they are never stored: broadcasting re-reads the same numbers). Return the Axes.
+
+    Used in the `tensors` notebook's broadcasting section.
+    """
+    small = torch.as_tensor(small)
+    try:
+        big = small.expand(*shape)
+    except RuntimeError as e:
+        raise ValueError(f"draw_stretched: a tensor of shape {tuple(small.shape)} cannot be stretched to "
+                         f"{tuple(shape)} ({e}).") from None
+    if big.ndim != 2:
+        raise ValueError(f"draw_stretched draws a rank-2 result, got shape {tuple(shape)}.")
+    small = small.reshape((1,) * (2 - small.ndim) + tuple(small.shape))
+    real = torch.zeros(tuple(shape), dtype=torch.bool)
+    real[tuple(slice(0, n) for n in small.shape)] = True
+    draw_grid(ax, big, colors=[[color if real[r, c] else "white" for c in range(shape[1])] for r in range(shape[0])],
+              title=title)
+    for r in range(shape[0]):
+        for c in range(shape[1]):
+            if not real[r, c]:
+                ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor="none", edgecolor=color, hatch="///", alpha=0.5))
+    return ax
+
+
+def draw_shapes(ax, shapes, title: str):
+    """Draw shapes as rows of boxes lined up from the right, with the broadcast result (or the clash) below.
+
+    `shapes` is a list of `(label, shape)` pairs. A missing dimension is drawn dashed as "(1)"; a size 1 that
+    broadcasting stretches is yellow; where two sizes differ and neither is 1, the clashing boxes are red and
+    the result row says "error". The result comes from `torch.broadcast_shapes`, so the picture cannot disagree
+    with PyTorch. Returns the Axes. Used in the `tensors` notebook.
+    """
+    if not shapes:
+        raise ValueError('draw_shapes needs at least one (label, shape) pair, e.g. [("a", (3, 1)), ("b", (4,))].')
+    width = max(len(s) for _, s in shapes)
+    try:
+        result, ok = tuple(torch.broadcast_shapes(*[s for _, s in shapes])), True
+    except RuntimeError:
+        result, ok = None, False
+    rows = list(shapes) + [("result", result if ok else ("error",))]
+    for r, (label, shape) in enumerate(rows):
+        ax.text(-0.2, r + 0.5, label, ha="right", va="center", fontsize=8)
+        for j, size in enumerate(shape if ok or label != "result" else ()):
+            col = width - len(shape) + j
+            sizes = [s[col - (width - len(s))] for _, s in shapes if col >= width - len(s)]
+            face = "white"
+            if label != "result" and not ok and len(set(n for n in sizes if n != 1)) > 1:
+                face = "tomato"  # two different sizes, neither of them 1: the clash
+            elif label != "result" and ok and size != result[col]:
+                face = "moccasin"  # a 1 that is stretched
+            ax.add_patch(patches.Rectangle((col * 1.4, r), 1.3, 0.9, facecolor=face, edgecolor="grey"))
+            ax.text(col * 1.4 + 0.65, r + 0.45, str(size), ha="center", va="center", fontsize=8)
+        if label != "result":
+            for col in range(width - len(shape)):  # a missing dimension counts as size 1
+                ax.add_patch(patches.Rectangle((col * 1.4, r), 1.3, 0.9, facecolor="moccasin" if ok else "white",
+                                               edgecolor="grey", linestyle="--"))
+                ax.text(col * 1.4 + 0.65, r + 0.45, "(1)", ha="center", va="center", fontsize=7, color="grey")
+    if not ok:
+        ax.text(width * 1.4 / 2, len(shapes) + 0.45, "error: sizes clash", ha="center", va="center",
+                fontsize=8, color="firebrick")
+    ax.set_xlim(-2.2, width * 1.4)
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("dimensions, lined up from the right", fontsize=8)
+    return ax
+
+
+# ------------------------------------------------------------------------------- a loss over two parameters
+
+
+def plot_descent_paths(xs, ys, losses, paths=None, marks=None, ax=None, levels=12, title: str | None = None,
+                       xlabel: str = "x", ylabel: str = "y", cmap: str = "viridis"):
+    """Draw a loss over two parameters as contour lines (a hiking map), with descent trails and marked points.
+
+    `xs` (length n) and `ys` (length m) are the grid's coordinates and `losses[i, j]` the loss at
+    `(xs[i], ys[j])`: the layout `f(xs[:, None], ys[None, :])` gives. `levels` is the number of contour lines or
+    their heights. `paths` maps a label to the points a run visited, shape `[n_steps + 1, 2]`; each is drawn as
+    dots joined by a line, in its own colour, and listed in the legend. `marks` maps a label to a point
+    `(x, y)` (a star, a cross, a diamond… in turn), e.g. `{"minimum": (41.8, 8.6)}`. The view stays on the
+    grid, so a diverging trail leaves the map instead of shrinking it. Returns the Axes.
+    Used in the `gradients` notebook.
+    """
+    xs, ys, losses = (torch.as_tensor(v).detach().cpu().double() for v in (xs, ys, losses))
+    if xs.ndim != 1 or ys.ndim != 1 or tuple(losses.shape) != (len(xs), len(ys)):
+        raise ValueError(f"plot_descent_paths needs xs of length n, ys of length m and losses of shape (n, m), got "
+                         f"{tuple(xs.shape)}, {tuple(ys.shape)} and {tuple(losses.shape)}: compute the losses as "
+                         "f(xs[:, None], ys[None, :]).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.contour(xs.numpy(), ys.numpy(), losses.T.numpy(), levels=np.asarray(levels) if not isinstance(levels, int)
+               else levels, cmap=cmap, linewidths=0.8)
+    for i, (label, path) in enumerate((paths or {}).items()):
+        path = torch.as_tensor(path).detach().cpu().double()
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ValueError(f"plot_descent_paths: the path {label!r} must have shape [n_points, 2] (one (x, y) "
+                             f"per step), got {tuple(path.shape)}.")
+        ax.plot(path[:, 0].numpy(), path[:, 1].numpy(), "o-", color=f"C{(3 + i) % 10}", ms=3, lw=1, label=label)
+    for (label, point), marker in zip((marks or {}).items(), ["*", "X", "D", "P", "s", "^"] * 10):
+        ax.plot(float(point[0]), float(point[1]), marker, color="black", ms=11 if marker == "*" else 8,
+                label=label, linestyle="none")
+    ax.set_xlim(float(xs[0]), float(xs[-1]))
+    ax.set_ylim(float(ys[0]), float(ys[-1]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    if paths or marks:
+        ax.legend(fontsize=7)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A network's anatomy and computational graphs
+# --------------------------------------------------------------------------------------------------------------
+
+
+def draw_network(sizes: Sequence[int], ax=None, title: str | None = None, layer_names: Sequence[str] | None = None,
+                 input_labels: Sequence[str] | None = None, output_labels: Sequence[str] | None = None,
+                 max_nodes: int = 12):
+    """Draw a fully connected network: one circle per node, one line per weight, a column per layer.
+
+    `sizes` lists the nodes per layer, e.g. `[4, 10, 3]` for `nn.Linear(4, 10) → ReLU → nn.Linear(10, 3)`.
+    Under each gap between columns it writes how many weights and biases that layer has. A layer with more
+    than `max_nodes` nodes is drawn with `max_nodes` of them (the count under it stays exact).
+    Returns the Axes. Introduced in the `backprop` notebook.
+    """
+    sizes = [positive_int(n, f"sizes[{i}] (nodes in a layer)", example="[4, 10, 3]") for i, n in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"draw_network needs at least two layers (inputs and outputs), got {sizes}.")
+    max_nodes = positive_int(max_nodes, "max_nodes", example="12")
+    for name, labels, n in (("input_labels", input_labels, sizes[0]), ("output_labels", output_labels, sizes[-1])):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{name} has {len(labels)} names for {n} nodes: give one per node.")
+    shown = [min(n, max_nodes) for n in sizes]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.2 * len(sizes) + 1.5, 0.42 * max(shown) + 1.4))
+    ys = [np.linspace(-(n - 1) / 2, (n - 1) / 2, n)[::-1] for n in shown]
+    for col in range(len(sizes) - 1):  # the weights first, so the nodes sit on top of them
+        for ya in ys[col]:
+            for yb in ys[col + 1]:
+                ax.plot([col, col + 1], [ya, yb], color="tab:grey", lw=0.6, alpha=0.55, zorder=1)
+        n_in, n_out = sizes[col], sizes[col + 1]
+        ax.text(col + 0.5, -max(shown) / 2 - 0.55, f"{n_in} × {n_out} = {n_in * n_out} weights\n+ {n_out} biases",
+                ha="center", va="top", fontsize=8)
+    colours = ["tab:blue"] + ["tab:green"] * (len(sizes) - 2) + ["tab:orange"]
+    for col, (y, colour) in enumerate(zip(ys, colours)):
+        ax.scatter(np.full(len(y), col), y, s=260, color=colour, edgecolor="black", zorder=2)
+        if shown[col] < sizes[col]:
+            ax.text(col, y[-1] - 0.7, f"({sizes[col]} in all)", ha="center", va="top", fontsize=7)
+    for labels, col, side in ((input_labels, 0, -1), (output_labels, len(sizes) - 1, 1)):
+        for yy, text in zip(ys[col], labels or []):
+            ax.text(col + side * 0.18, yy, text, ha="right" if side < 0 else "left", va="center", fontsize=8)
+    hidden = ["hidden"] if len(sizes) == 3 else [f"hidden {i}" for i in range(1, len(sizes) - 1)]
+    names = layer_names or (["input"] + hidden + ["output"])
+    for col, name in enumerate(names):
+        ax.text(col, max(shown) / 2 + 0.3, f"{name}\n{sizes[col]} node{'s' * (sizes[col] != 1)}", ha="center",
+                va="bottom", fontsize=9)
+    total = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    ax.set_title(title or f"{' → '.join(map(str, sizes))}: {total} parameters")
+    ax.set_xlim(-1.1, len(sizes) - 0.1 + 0.2)
+    ax.set_ylim(-max(shown) / 2 - 1.6, max(shown) / 2 + 1.3)
+    ax.axis("off")
+    return ax
+
+
+GraphNode = namedtuple("GraphNode", ["id", "text", "kind"])
+GraphNode.__doc__ = """One box of a drawn graph: a hashable `id`, the `text` in the box, and its `kind`
+("input", "op" or "output"), which picks the colour. Introduced in the `backprop` notebook."""
+
+_KIND_COLOURS = {"input": "#cfe2f3", "op": "#f3f3f3", "output": "#ffe599"}
+
+
+def graph_layout(nodes: Sequence, edges: Sequence[tuple]) -> dict:
+    """Positions {id: (column, row)} for a graph whose edges (a, b) mean "a feeds b": output on the right.
+
+    A node's column counts the longest path from it to an output, so each input sits just left of its first
+    use; rows are ordered by the mean row of the nodes each one feeds (fewer crossing arrows). Pure layout,
+    no drawing, so the explorer can reuse it. Introduced in the `backprop` notebook.
+    """
+    ids = [n.id if hasattr(n, "id") else n[0] for n in nodes]
+    known = set(ids)
+    users: dict = {i: [] for i in ids}
+    for a, b in edges:
+        if a not in known or b not in known:
+            raise ValueError(f"the edge {(a, b)} names a node that is not in the list of nodes.")
+        if b not in users[a]:
+            users[a].append(b)
+    feeds: dict = {i: [] for i in ids}  # the reverse: who feeds each node
+    for a, users_of_a in users.items():
+        for b in users_of_a:
+            feeds[b].append(a)
+    waiting = {i: len(users[i]) for i in ids}
+    ready = [i for i in ids if waiting[i] == 0]  # the outputs
+    dist: dict = {}
+    while ready:
+        node = ready.pop()
+        dist[node] = 1 + max((dist[u] for u in users[node]), default=-1)
+        for a in feeds[node]:
+            waiting[a] -= 1
+            if waiting[a] == 0:
+                ready.append(a)
+    if len(dist) != len(ids):
+        raise ValueError("the graph has a cycle; a computational graph never does.")
+    n_cols = max(dist.values()) + 1
+    row: dict = {}
+    pos: dict = {}
+    for d in range(n_cols):  # from the output leftwards
+        column = [i for i in ids if dist[i] == d]
+        order = {i: k for k, i in enumerate(column)}
+        column.sort(key=lambda i: (np.mean([row[u] for u in users[i]]) if users[i] else 0.0, order[i]))
+        for k, i in enumerate(column):
+            row[i] = k - (len(column) - 1) / 2
+            pos[i] = (n_cols - 1 - d, row[i])
+    return pos
+
+
+def draw_graph(nodes: Sequence, edges: Sequence[tuple], ax=None, title: str | None = None,
+               fontsize: float = 8, col_width: float = 1.9, row_height: float = 0.95):
+    """Draw a computational graph: one box per node (its text), one arrow per edge (a, b) from a to b.
+
+    `nodes` are `GraphNode`s (or `(id, text, kind)` tuples); an edge that appears k > 1 times (a value used
+    twice by the same operation, as in `x * x`) gets a "×k" on its arrow. Inputs are blue, operations grey, the
+    output yellow. Every box has the same size (a fixed share of its column and row), so the arrows are
+    placed once and never depend on the text: a caller can rewrite the numbers in the boxes and draw again
+    cheaply. Returns the Axes; `.node_texts` and `.node_boxes` map each id to its text and its box.
+    Without `ax`, the figure gets `col_width` × `row_height` inches per column and row (a given `ax` should
+    offer about as much, or long texts overflow their boxes). Introduced in the `backprop` notebook.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    nodes = [n if isinstance(n, GraphNode) else GraphNode(*n) for n in nodes]
+    if not nodes:
+        raise ValueError("draw_graph got no nodes to draw.")
+    pos = graph_layout(nodes, edges)
+    n_cols = 1 + max(c for c, _ in pos.values())
+    n_rows = max(Counter(c for c, _ in pos.values()).values())
+    if ax is None:
+        width, height = col_width * n_cols + 0.2, row_height * n_rows + 0.5
+        fig, ax = plt.subplots(figsize=(width, height))
+        fig.subplots_adjust(left=0.1 / width, right=1 - 0.1 / width, bottom=0.05 / height, top=1 - 0.45 / height)
+    half_w, half_h = 0.37, 0.36  # a box's half width and height, in columns and rows
+    texts, boxes = {}, {}
+    for node in nodes:
+        x, y = pos[node.id]
+        boxes[node.id] = ax.add_patch(FancyBboxPatch(
+            (x - half_w, -y - half_h), 2 * half_w, 2 * half_h, boxstyle="round,pad=0,rounding_size=0.08",
+            mutation_aspect=0.5, fc=_KIND_COLOURS.get(node.kind, "white"), ec="black", lw=0.8, zorder=2))
+        texts[node.id] = ax.text(x, -y, node.text, ha="center", va="center", fontsize=fontsize, zorder=3)
+    for (a, b), count in Counter(edges).items():
+        (xa, ya), (xb, yb) = pos[a], pos[b]  # a column lies left of every column it feeds
+        bend = 0.0 if xb - xa <= 1 else (-0.5 if yb >= ya else 0.5)  # a long edge bends around the boxes between
+        ax.add_patch(FancyArrowPatch((xa + half_w, -ya), (xb - half_w, -yb), arrowstyle="-|>", mutation_scale=12,
+                                     color="tab:grey", lw=1, shrinkA=0, shrinkB=0, zorder=1,
+                                     connectionstyle=f"arc3,rad={bend}"))
+        if count > 1:
+            ax.text((xa + xb) / 2, -(ya + yb) / 2 + 0.12, f"×{count}", ha="center", fontsize=fontsize, color="tab:red")
+    rows = [r for _, r in pos.values()]
+    ax.set_xlim(-0.55, n_cols - 0.45)
+    ax.set_ylim(-max(rows) - 0.5, -min(rows) + 0.5)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    ax.node_texts, ax.node_boxes = texts, boxes
     return ax

@@ -4,7 +4,8 @@ Layer 2 of the helpers package. The reference values live in `reference_numbers.
 one table per result, named `"NN/what"` after the notebook that produces it, with
 
 - `value`: what we expect; `tolerance`: how far off is still a match;
-- `kind`: "band" (default: value ± tolerance) or "at_least" (anything ≥ value − tolerance passes);
+- `kind`: "band" (default: value ± tolerance), "at_least" (anything ≥ value − tolerance passes: an accuracy, a
+  speed-up) or "at_most" (anything ≤ value + tolerance passes: a loss, an error rate, a time);
 - `anchor` / `anchor_value`: the figure of another course it is compared with (fastbook's where one exists);
 - `notebook` and `description`: where it comes from and what it measures;
 - `device` (optional): "cuda" or "cpu" when the result is only produced on that kind of device;
@@ -35,6 +36,9 @@ else:  # pragma: no cover - Python 3.10 on some hosted runtimes
 __all__ = ["Reference", "ResultMismatch", "references", "check_result", "reference_table"]
 
 REFERENCE_FILE = Path(__file__).with_name("reference_numbers.toml")
+# The notebooks that keep fastbook's 3-vs-7 split, so their figures compare with fastbook's.
+FASTBOOK_SPLIT_NOTEBOOKS = ("pixels", "gradients", "three_vs_seven", "modules")
+KINDS = ("band", "at_least", "at_most")  # value ± tolerance; ≥ value − tolerance; ≤ value + tolerance
 
 
 class ResultMismatch(AssertionError):
@@ -53,10 +57,26 @@ class Reference:
     description: str = ""
     device: str | None = None  # "cuda" or "cpu": the result is only produced on that kind of device
     measured: bool = True  # False: `value` is a goal no run has reached yet
+    split: str | None = None  # which data the figure is on; default: read from the name (see `data_set`)
+
+    @property
+    def data_set(self) -> str:
+        """Which data the figure is measured on: the `split` field if given; "fastbook valid" for the 3-vs-7
+        notebooks that keep fastbook's split (its validation images are MNIST's test 3s and 7s); else "test" or
+        "valid" when the name says so; "—" for figures that are not scores on held-out data (counts, sizes)."""
+        if self.split:
+            return self.split
+        if self.notebook in FASTBOOK_SPLIT_NOTEBOOKS:
+            return "fastbook valid (MNIST test 3s, 7s)"
+        what = self.name.partition("/")[2]
+        for word in ("test", "valid"):
+            if word in what.split("_"):
+                return word
+        return "—"
 
     @property
     def low(self) -> float:
-        return self.value - self.tolerance
+        return -math.inf if self.kind == "at_most" else self.value - self.tolerance
 
     @property
     def high(self) -> float:
@@ -68,6 +88,8 @@ class Reference:
     def expectation(self) -> str:
         if self.kind == "at_least":
             return f"at least {self.low:g}"
+        if self.kind == "at_most":
+            return f"at most {self.high:g}"
         return f"the reference {self.value:g} ± {self.tolerance:g}"
 
     def anchor_text(self) -> str:
@@ -83,11 +105,11 @@ def _load(path: str) -> dict[str, Reference]:
     refs = {}
     for name, entry in raw.items():
         unknown = set(entry) - {"value", "tolerance", "kind", "anchor", "anchor_value", "notebook", "description", "device",
-                                "measured"}
+                                "measured", "split"}
         if unknown or "value" not in entry or "tolerance" not in entry:
             raise ValueError(f"{path}: entry {name!r} needs value and tolerance, and has unknown keys {sorted(unknown)}")
-        if entry.get("kind", "band") not in ("band", "at_least"):
-            raise ValueError(f"{path}: entry {name!r} has kind {entry['kind']!r}; use 'band' or 'at_least'")
+        if entry.get("kind", "band") not in KINDS:
+            raise ValueError(f"{path}: entry {name!r} has kind {entry['kind']!r}; use one of {', '.join(map(repr, KINDS))}")
         refs[name] = Reference(name=name, **entry)
     return refs
 
@@ -152,13 +174,13 @@ def _record(name: str, value: float, device, ok: bool) -> None:
 def reference_table() -> str:
     """The reference numbers as a Markdown table (the README embeds it; a test keeps the two in step)."""
     rows = [
-        "| result | notebook | ours (reference) | tolerance | anchor |",
-        "| --- | --- | ---: | --- | --- |",
+        "| result | notebook | on | ours (reference) | tolerance | anchor |",
+        "| --- | --- | --- | ---: | --- | --- |",
     ]
     for ref in references().values():
-        tol = f"≥ {ref.low:g}" if ref.kind == "at_least" else f"± {ref.tolerance:g}"
+        tol = {"at_least": f"≥ {ref.low:g}", "at_most": f"≤ {ref.high:g}"}.get(ref.kind, f"± {ref.tolerance:g}")
         ours = f"{ref.value:g}" if ref.measured else f"not measured yet (no {ref.device or 'such'} run)"
-        rows.append(f"| `{ref.name}` | {ref.notebook or ''} | {ours} | {tol} | {ref.anchor_text()} |")
+        rows.append(f"| `{ref.name}` | {ref.notebook or ''} | {ref.data_set} | {ours} | {tol} | {ref.anchor_text()} |")
     return "\n".join(rows)
 
 

@@ -6,6 +6,10 @@ Layer 5 of the helpers package (the top): the experiments live in `helpers.exper
 - `lr_explorer()` puts sliders on `run_experiment`'s arguments and redraws the loss and accuracy curves.
 - `batch_size_explorer()` shows `compare_batch_sizes` as a table and plots.
 - `quadratic_lr_explorer()` draws every step of `quadratic_descent` on the loss surface.
+- `temperature_explorer(model)` samples names from a trained next-character model (`temperature_samples`)
+  with a temperature slider and a button for fresh samples, and shows the entropy of the choices.
+- `graph_explorer()` puts sliders on the inputs and weights of `tiny_graph`'s one-neuron network and redraws
+  its computational graph, every node with its value and gradient; a "step" button takes a gradient step.
 - `make_explorer(...)` is what each of them is built with.
 
 A notebook shows an explorer with one line (`lr_explorer()`); outside a live Jupyter front end (nbval, a
@@ -19,13 +23,15 @@ value to the experiment under its key (`Explorer.values()`), so no code maps a c
 3. the explorer's own keyword for the control's starting value.
 A new explorer is an experiment function in `experiments`, a figure in `explorer_plots`, and a function here
 that builds the table and an `update(ex, **values)` and returns `make_explorer(...).update()`.
-Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`) and the `gradients`
-notebook (`quadratic_lr_explorer`).
+Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`), the `gradients`
+notebook (`quadratic_lr_explorer`), the `backprop` notebook (`graph_explorer`) and the `language_model`
+notebook (`temperature_explorer`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
 import inspect
@@ -37,9 +43,12 @@ import numpy as np
 
 from .experiments import (
     BLOWUP_FACTOR,
+    GRAPH_PARAMS,
+    GRAPH_RANGE,
     MODELS,
     OPTIMIZERS,
     QUADRATIC_VERDICTS,
+    TEMPERATURE_RANGE,
     History,
     check_experiment_args,
     compare_batch_sizes,
@@ -48,8 +57,18 @@ from .experiments import (
     quadratic_data,
     quadratic_descent,
     run_experiment,
+    temperature_samples,
+    tiny_graph,
+    tiny_graph_step,
 )
-from .explorer_plots import LossAccuracyFigure, QuadraticFigure, batch_size_figure, batch_size_table
+from .explorer_plots import (
+    GraphFigure,
+    LossAccuracyFigure,
+    QuadraticFigure,
+    TemperatureFigure,
+    batch_size_figure,
+    batch_size_table,
+)
 from .validate import positive_int
 
 __all__ = [
@@ -57,6 +76,8 @@ __all__ = [
     "lr_explorer",
     "batch_size_explorer",
     "quadratic_lr_explorer",
+    "temperature_explorer",
+    "graph_explorer",
     # still importable from here, but they live in helpers.experiments now: import them from there
     "OPTIMIZERS",
     "MODELS",
@@ -112,12 +133,24 @@ def _explorer_class():
             self.summary = ""
             self.timings: dict[str, float] = {}
             self.hint = "move the sliders in Jupyter to rerun"
+            self._quiet = False
             if live:
                 for w in controls.values():
                     w.observe(self._on_change, names="value")
 
         def _on_change(self, change):
-            self.update()
+            if not self._quiet:
+                self.update()
+
+        @contextlib.contextmanager
+        def quietly(self):
+            """Set several controls without a rerun per change (a button that moves them together); call
+            `update()` afterwards."""
+            self._quiet = True
+            try:
+                yield self
+            finally:
+                self._quiet = False
 
         def values(self) -> dict:
             """The controls' current values, by experiment keyword: what the next run is called with."""
@@ -364,3 +397,120 @@ def quadratic_lr_explorer(time=None, speed=None, lr: float = 0.5, n_steps: int =
         ex.summary = text
 
     return make_explorer("quadratic_lr_explorer", controls, update, quadratic_descent).update()
+
+
+def temperature_explorer(model, temperature: float = 1.0, n_names: int = 12, seed: int = 0, known=None,
+                         context: int | None = None):
+    """A temperature slider and a "New names" button over a trained next-character `model` (the
+    `language_model` notebook's `CharMLP`): each change draws `n_names` names (`temperature_samples`), lists
+    them (names found in `known`, e.g. the training names, are marked) and draws the first letter's
+    distribution and its entropy against the temperature. The button moves to the next seed; the slider keeps
+    the seed, so two temperatures are compared on the same random numbers. Introduced in the `language_model`
+    notebook.
+    """
+    ipywidgets = _widgets()
+    temperature_samples(model, temperature, n_names, seed, None, context)  # bad arguments fail here, clearly
+    low, high = TEMPERATURE_RANGE
+    controls = {
+        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
+                                                 step=0.02, description="temperature", readout_format=".2f",
+                                                 continuous_update=False, style=_STYLE),
+        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
+                                          layout=ipywidgets.Layout(width="150px")),
+    }
+    button = ipywidgets.Button(description="New names", button_style="primary")
+    button.add_class("p2g-new-names")
+    drawer = TemperatureFigure()
+
+    def update(ex, **values):
+        t0 = time.perf_counter()
+        r = temperature_samples(model, n_names=n_names, known=known, context=context, **values)
+        t1 = time.perf_counter()
+        ex.plot.value = drawer.draw(r)
+        t2 = time.perf_counter()
+        ex.previous, ex.history = ex.history, r
+        marks = r["known"] or [False] * len(r["names"])
+        shown = ", ".join(f"<b>{html.escape(n)}</b>" if k else html.escape(n or "(empty)")
+                          for n, k in zip(r["names"], marks))
+        in_known = f"; <b>bold</b>: {sum(marks)} of {len(marks)} are training names" if r["known"] is not None else ""
+        entropy = (f"T = {r['temperature']:.2f}, seed {r['seed']}: entropy of the first letter {r['first_entropy']:.2f} "
+                   f"nats, of every next character drawn {r['mean_entropy']:.2f} nats on average "
+                   f"(uniform: {r['max_entropy']:.2f})")
+        ex.result.value = f"{_CSS}{shown}<br><small>{html.escape(entropy)}{in_known}</small>"
+        ex.summary = f"{entropy}: {', '.join(r['names'])}"
+        ex.timings = {"sample_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
+
+    ex = make_explorer("temperature_explorer", controls, update, temperature_samples, row_end=[button])
+    ex.button = button
+    button.on_click(lambda _b: setattr(ex.controls["seed"], "value", ex.controls["seed"].value + 1))
+    return ex.update()
+
+
+def graph_explorer(x1: float = 1.0, x2: float = -0.5, w1: float = 0.5, w2: float = -1.0, b: float = 0.2,
+                   v: float = -0.5, lr: float = 0.1):
+    """Sliders for the inputs (x1, x2) and the weights (w1, w2, b, v) of `tiny_graph`'s network,
+    `loss = (v·tanh(w1·x1 + w2·x2 + b) − 1)²`; every change runs it forward and backward with
+    `helpers.autograd.Value` and redraws the computational graph with each node's value and gradient. The
+    "step" button moves every weight by −lr × its gradient (the sliders follow) and the loss panel grows by
+    one point; moving a slider by hand starts a new loss history. Every value lies in [−3, 3], the sliders'
+    range: a starting value outside it is a ValueError, and a step that would leave it stops at the edge and
+    says so. Introduced in the `backprop` notebook.
+    """
+    ipywidgets = _widgets()
+    start = tiny_graph(x1, x2, w1, w2, b, v)  # checks every value before any widget is built
+    tiny_graph_step(lr, **start["settings"])  # ... and the learning rate
+    controls = {
+        name: ipywidgets.FloatSlider(value=value, min=-GRAPH_RANGE, max=GRAPH_RANGE, step=0.01, description=name,
+                                     readout_format=".2f", continuous_update=False, style=_STYLE,
+                                     layout=ipywidgets.Layout(width="330px"))
+        for name, value in start["settings"].items() if name != "target"
+    }
+    button = ipywidgets.Button(description=f"step (lr {lr:g})", button_style="primary",
+                               layout=ipywidgets.Layout(width="auto", min_width="120px", flex="0 0 auto"))
+    button.add_class("p2g-step")
+    drawer = GraphFigure()
+    state = {"losses": [], "stepping": False, "held": []}
+
+    def update(ex, **values):
+        t0 = time.perf_counter()
+        g = tiny_graph(**values)
+        t1 = time.perf_counter()
+        previous = state["losses"][-1] if state["losses"] else None
+        state["losses"] = state["losses"] + [g["loss"]] if state["stepping"] else [g["loss"]]
+        ex.plot.value = drawer.draw(g, state["losses"])
+        t2 = time.perf_counter()
+        ex.previous, ex.history = ex.history, g
+        n_steps = len(state["losses"]) - 1
+        head = f"loss {g['loss']:.4f} (ŷ = {g['prediction']:.3f}, target 1)"
+        if state["stepping"]:
+            fell = g["loss"] < previous
+            cls = "p2g-good" if fell else "p2g-bad"
+            news = (f"step {n_steps}: the loss {'fell' if fell else 'rose'} from {previous:.4f} to {g['loss']:.4f}"
+                    + (f"; {', '.join(state['held'])} stopped at the edge of [−3, 3]" if state["held"] else ""))
+            body = f"<span class='{cls}'>{html.escape(news)}</span> — {html.escape(head)}"
+            ex.summary = f"{news}; {head}"
+        else:
+            body = html.escape(f"{head}. Every node recomputed: press step to move the weights downhill.")
+            ex.summary = head
+        ex.result.value = f"{_CSS}{body}"
+        ex.timings = {"compute_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
+
+    ex = make_explorer("graph_explorer", controls, update, tiny_graph, row_end=[button], per_row=3)
+    ex.hint = "move the sliders or press step in Jupyter"
+    ex.progress.layout.display = "none"  # nothing here takes long enough for a progress bar
+
+    def step(_button=None):
+        new, state["held"] = tiny_graph_step(lr, **ex.values())
+        with ex.quietly():
+            for name in GRAPH_PARAMS:
+                ex.controls[name].value = new[name]
+        state["stepping"] = True
+        try:
+            ex.update()
+        finally:
+            state["stepping"], state["held"] = False, []
+        return ex
+
+    button.on_click(step)
+    ex.button, ex.step = button, step
+    return ex.update()

@@ -1,0 +1,124 @@
+"""The drawing helpers of the `tensors` and `gradients` notebooks (helpers.plots): boxes of numbers, broadcast
+shapes, contour maps with descent trails.
+
+Drawn with matplotlib's Agg backend (no window). Where a picture states a fact (which boxes an index picks,
+the broadcast result, where a trail went), the test reads it back from the Axes and compares it with torch.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+
+from helpers.plots import draw_grid, draw_shapes, draw_stack, draw_stretched, plot_descent_paths  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_draw_grid_writes_every_number_and_colours_what_the_index_picks():
+    t = torch.arange(30).reshape(5, 6)
+    picked = torch.zeros(5, 6, dtype=torch.bool)
+    picked[1:3, 2:5] = True
+    _, ax = plt.subplots()
+    assert draw_grid(ax, t, picked=picked, title="t[1:3, 2:5]") is ax
+    assert len(ax.patches) == 30 and _texts(ax) == [str(v) for v in range(30)]
+    orange = [p.get_facecolor() == to_rgba("tab:orange") for p in ax.patches]
+    assert orange == picked.flatten().tolist()
+    assert ax.get_title() == "t[1:3, 2:5]" and ax.get_xlim() == (0, 6) and ax.get_ylim() == (5, 0)
+
+
+def test_draw_grid_draws_a_vector_as_one_row_and_rejects_what_it_cannot_draw():
+    _, ax = plt.subplots()
+    draw_grid(ax, torch.tensor([1.5, 2.0, 3.0]))
+    assert len(ax.patches) == 3 and _texts(ax) == ["1.5", "2", "3"]
+    with pytest.raises(ValueError, match="draw_stack"):
+        draw_grid(ax, torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        draw_grid(ax, torch.zeros(2, 3), picked=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="2 rows of 3"):
+        draw_grid(ax, torch.zeros(2, 3), colors=[["white"] * 3])
+
+
+def test_draw_stack_draws_two_tables_and_names_the_shape():
+    _, ax = plt.subplots()
+    assert draw_stack(ax, (2, 3, 4)) is ax
+    assert len(ax.patches) == 2 * 3 * 4 and ax.get_title() == "rank 3: shape (2, 3, 4)"
+    _, ax = plt.subplots()
+    draw_stack(ax, torch.Size([60000, 28, 28]))  # a big stack still draws only the two front tables
+    assert len(ax.patches) == 2 * 28 * 28
+    with pytest.raises(ValueError, match="rank-3"):
+        draw_stack(ax, (3, 4))
+
+
+def test_draw_stretched_hatches_exactly_the_copies_broadcasting_makes():
+    a = torch.tensor([[0], [10], [20]])
+    _, ax = plt.subplots()
+    draw_stretched(ax, a, (3, 4), "lightskyblue", "a stretched")
+    assert _texts(ax) == [str(v) for v in a.expand(3, 4).flatten().tolist()]
+    hatched = [p for p in ax.patches if p.get_hatch() == "///"]
+    assert len(hatched) == 3 * 4 - 3  # every box but the three stored numbers is a stretched copy
+    _, ax = plt.subplots()
+    draw_stretched(ax, torch.tensor([1, 2, 3, 4]), (3, 4), "lightgreen", "a row")  # rank 1 lines up on the right
+    assert sum(p.get_hatch() == "///" for p in ax.patches) == 8
+    with pytest.raises(ValueError, match="cannot be stretched"):
+        draw_stretched(ax, torch.zeros(3), (3, 4), "red", "clash")
+
+
+@pytest.mark.parametrize("shapes", [[("a", (3, 1)), ("b", (1, 4))], [("flat", (6131, 784)), ("first", (784,))],
+                                    [("a", (8, 1, 5)), ("b", (7, 1))]])
+def test_draw_shapes_shows_the_shape_torch_broadcasts_to(shapes):
+    _, ax = plt.subplots()
+    draw_shapes(ax, shapes, "title")
+    result = torch.broadcast_shapes(*[s for _, s in shapes])
+    texts = _texts(ax)
+    assert texts[-len(result):] == [str(n) for n in result]  # the result row comes last
+    assert "error: sizes clash" not in texts
+
+
+def test_draw_shapes_marks_a_clash_in_red():
+    _, ax = plt.subplots()
+    draw_shapes(ax, [("a", (3, 4)), ("b", (3,))], "(3, 4) + (3,)")
+    assert "error: sizes clash" in _texts(ax)
+    red = [p for p in ax.patches if p.get_facecolor() == to_rgba("tomato")]
+    assert len(red) == 2  # the 4 of a and the 3 of b meet in the last dimension
+    with pytest.raises(ValueError, match="at least one"):
+        draw_shapes(ax, [], "nothing")
+
+
+def test_plot_descent_paths_draws_each_trail_and_mark_where_it_is():
+    xs, ys = torch.linspace(-2, 2, 30), torch.linspace(-1, 1, 20)
+    losses = xs[:, None] ** 2 + 10 * ys[None, :] ** 2
+    path = torch.tensor([[1.5, 0.8], [1.0, -0.5], [0.5, 0.2]])
+    ax = plot_descent_paths(xs, ys, losses, paths={"plain": path, "momentum": path / 2}, marks={"minimum": (0, 0)},
+                            title="a bowl", xlabel="a", ylabel="c")
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["plain", "momentum", "minimum"]
+    np.testing.assert_allclose(lines[0].get_xdata(), path[:, 0].numpy())
+    np.testing.assert_allclose(lines[1].get_ydata(), (path[:, 1] / 2).numpy())
+    assert (lines[2].get_xdata()[0], lines[2].get_ydata()[0]) == (0.0, 0.0)
+    assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-1.0, 1.0)  # a trail never stretches the map
+    assert ax.get_title() == "a bowl" and ax.get_xlabel() == "a" and ax.get_ylabel() == "c"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "momentum", "minimum"]
+
+
+def test_plot_descent_paths_rejects_a_grid_or_path_of_the_wrong_shape():
+    xs, ys = torch.linspace(0, 1, 5), torch.linspace(0, 1, 4)
+    with pytest.raises(ValueError, match=r"f\(xs\[:, None\], ys\[None, :\]\)"):
+        plot_descent_paths(xs, ys, torch.zeros(4, 5))
+    with pytest.raises(ValueError, match=r"\[n_points, 2\]"):
+        plot_descent_paths(xs, ys, torch.zeros(5, 4), paths={"bad": torch.zeros(3)})
