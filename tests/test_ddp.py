@@ -117,3 +117,48 @@ def test_train_ddp_alone_trains_on_the_training_part_and_validates_on_the_held_o
 def test_train_ddp_rejects_bad_settings_before_any_work(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_ddp(tmp_path, **kwargs)
+
+
+def _write_log(out_dir, losses, dtype="float64"):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "log.json").write_text(json.dumps({"config": {"dtype": dtype}, "loss": losses}), encoding="utf-8")
+    return out_dir
+
+
+def test_max_loss_difference_is_the_largest_per_step_gap_in_float64(tmp_path):
+    a = _write_log(tmp_path / "a", [1.0, 0.5, 0.25 + 2e-16])
+    b = _write_log(tmp_path / "b", [1.0, 0.5 + 3e-16, 0.25])
+    expected = (torch.tensor([1.0, 0.5, 0.25 + 2e-16], dtype=torch.float64)
+                - torch.tensor([1.0, 0.5 + 3e-16, 0.25], dtype=torch.float64)).abs().max().item()
+    assert expected > 0, "float64 keeps differences float32 would round away"
+    assert distributed.max_loss_difference(a, b) == expected == distributed.max_loss_difference(b, a, dtype="float64")
+    assert distributed.max_loss_difference(a, a) == 0.0
+
+
+def test_max_loss_difference_says_which_run_to_launch_again(tmp_path):
+    a = _write_log(tmp_path / "a", [1.0, 0.5])
+    with pytest.raises(ValueError, match="trained in float32, not float64.*--dtype"):
+        distributed.max_loss_difference(a, _write_log(tmp_path / "f32", [1.0, 0.5], dtype="float32"), dtype="float64")
+    with pytest.raises(ValueError, match="2 and 3 steps"):
+        distributed.max_loss_difference(a, _write_log(tmp_path / "long", [1.0, 0.5, 0.2]))
+    with pytest.raises(FileNotFoundError, match="--out-dir"):
+        distributed.max_loss_difference(a, tmp_path / "never_run")
+    with pytest.raises(ValueError, match="dtype"):
+        distributed.max_loss_difference(a, a, dtype="float16")
+
+
+def test_draw_data_parallel_shows_two_ranks_and_the_all_reduce():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = distributed.draw_data_parallel()
+    try:
+        assert len(fig.axes) == 1 and not fig.axes[0].axison
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        assert "process rank 0 (GPU 0)" in texts and "process rank 1 (GPU 1)" in texts
+        assert any(t.startswith("all-reduce") for t in texts) and "only gradients travel" in fig.axes[0].get_title()
+        assert len(fig.axes[0].patches) == 2 * 4 + 1  # four boxes per rank, one all-reduce
+    finally:
+        plt.close(fig)

@@ -9,14 +9,18 @@ from torch import nn
 
 from helpers.diagnose import (
     DETECTORS,
+    GuardedTestSet,
     Report,
     check_eval_mode,
     check_outputs,
     check_overlap,
     check_shuffling,
     check_targets,
+    check_test_set,
     check_training_step,
+    detector_table,
     outputs_sum_to_one,
+    run_detectors,
     standard_step,
 )
 
@@ -439,6 +443,15 @@ def _shared_validation_examples():
     return check_overlap(train_x, torch.cat([torch.rand(20, 784), train_x[:5]]))
 
 
+def _many_models_on_the_test_set():
+    x, y = make_data(n=50, seed=1)
+    test = GuardedTestSet(x, y)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        test.accuracy(nn.Linear(20, 4))
+    return check_test_set(test)
+
+
 BUGGY = {
     "accumulating_gradients": lambda: run(*setup(), step_fn=_no_zero_grad),
     "target_dtype": lambda: check_targets(torch.randn(8, 4), torch.randint(0, 4, (8,)).float(), nn.CrossEntropyLoss()),
@@ -455,6 +468,7 @@ BUGGY = {
     "mode": _eval_mode_while_training,
     "unshuffled": _sorted_batches,
     "overlap": _shared_validation_examples,
+    "test_set_tuning": _many_models_on_the_test_set,
 }
 
 
@@ -478,3 +492,70 @@ def test_counts_are_whole_numbers():
             check_training_step(model, loss_fn, opt, batch, n_steps=bad)
         with pytest.raises(ValueError, match="check_shuffling: max_batches must be a positive whole number"):
             check_shuffling([torch.arange(4)], labels=torch.tensor([0, 1, 0, 1]), max_batches=bad)
+
+
+# ------------------------------------------------------------------------------ the guarded test set
+
+
+def test_guarded_test_set_scores_like_torch_and_stays_quiet_for_one_model():
+    x, y = make_data(n=300, seed=2)
+    model = make_model(extra=(nn.Dropout(0.5),))
+    test = GuardedTestSet(x, y)
+    acc = test.accuracy(model, bs=64)  # several batches
+    model.eval()
+    with torch.no_grad():
+        assert acc == pytest.approx((model(x).argmax(dim=1) == y).float().mean().item())
+    assert not model.training  # scored in eval mode, and left there
+    assert test.accuracy(model) == acc  # the same final model scored twice is still one model
+    report = check_test_set(test)
+    assert report.ok and test.n_models == 1 and "1 model(s)" in report.notes[0]
+
+
+def test_guarded_test_set_sees_a_model_that_trained_on_after_a_look():
+    model, loss_fn, opt, batch = setup()
+    test = GuardedTestSet(*make_data(n=40, seed=3))
+    test.accuracy(model)
+    standard_step(model, loss_fn, opt, batch)  # e.g. early stopping judged on the test set
+    test.accuracy(model)
+    report = check_test_set(test)
+    assert report.fired == {"test_set_tuning"} and "2 different models" in report.findings[0].what
+
+
+def test_guarded_test_set_rejects_bad_input():
+    with pytest.raises(ValueError, match="as many labels as inputs"):
+        GuardedTestSet(torch.rand(5, 3), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(TypeError, match="tensor"):
+        GuardedTestSet([1, 2], torch.zeros(2))
+    with pytest.raises(TypeError, match="nn.Module"):
+        GuardedTestSet(torch.rand(5, 3), torch.zeros(5, dtype=torch.long)).accuracy(lambda x: x)
+    with pytest.raises(TypeError, match="GuardedTestSet"):
+        check_test_set((torch.rand(5, 3), torch.zeros(5)))
+
+
+# ------------------------------------------------------------------------------ all detectors at once
+
+
+def test_run_detectors_combines_every_detector_it_is_given():
+    model, loss_fn, opt, (x, y) = setup(extra=(nn.Dropout(0.2),))
+    test = GuardedTestSet(x, y)
+    quiet = run_detectors(model, loss_fn, opt, (x, y), eval_model=copy.deepcopy(model).eval(), eval_x=x[:8],
+                          order=[torch.randperm(64, generator=torch.Generator().manual_seed(0))[i:i + 8]
+                                 for i in range(0, 64, 8)], labels=y, train_x=x[:32], valid_x=x[32:], test_set=test)
+    assert quiet.ok, str(quiet)
+    test.accuracy(make_model())
+    test.accuracy(model)
+    loud = run_detectors(model, loss_fn, opt, (x, y), step_fn=_no_zero_grad, eval_model=model.train(),
+                         train_x=x, valid_x=x[:5], test_set=test)
+    assert {"accumulating_gradients", "mode", "overlap", "test_set_tuning"} <= loud.fired
+    with pytest.raises(ValueError, match="both train_x and valid_x"):
+        run_detectors(model, loss_fn, opt, (x, y), train_x=x)
+
+
+def test_detector_table_marks_what_fired_in_detector_order():
+    table = detector_table({"correct loop": set(), "bug a": {"overlap", "mode"}, "bug b": {"mode"}})
+    assert list(table.index) == ["correct loop", "bug a", "bug b"]
+    assert list(table.columns) == ["mode", "overlap"]  # the order of DETECTORS, only columns that fired
+    assert table.loc["bug a", "overlap"] == "✔" and table.loc["bug b", "overlap"] == ""
+    assert (table.loc["correct loop"] == "").all()
+    with pytest.raises(ValueError, match="unknown detector"):
+        detector_table({"x": {"no_such_detector"}})

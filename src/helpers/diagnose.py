@@ -12,6 +12,11 @@ finding; `report.fired` is the set of detector names that fired (the notebook's 
     check_eval_mode(model, expect="eval")          # before measuring validation accuracy
     check_shuffling(batches(n, bs), labels=train_y)  # does the order of the examples mix the classes?
     check_overlap(train_x, valid_x)                  # is the validation set really unseen?
+    test = GuardedTestSet(test_x, test_y)            # score models on the test set through it ...
+    check_test_set(test)                             # ... and it says whether choices were made on it
+
+`run_detectors` runs all of them on one setup and returns one report; `detector_table` draws the bug × detector
+table of the `bug_zoo` notebook from what fired.
 
 `check_training_step` trains on a copy of nothing: it snapshots the model's weights, the optimizer's state,
 the gradients and the random number generator, runs your step, and puts everything back, so calling it never
@@ -22,9 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +49,10 @@ __all__ = [
     "check_eval_mode",
     "check_shuffling",
     "check_overlap",
+    "GuardedTestSet",
+    "check_test_set",
+    "run_detectors",
+    "detector_table",
     "DETECTORS",
 ]
 
@@ -63,6 +73,7 @@ DETECTORS = {
     "mode": "model in the wrong train/eval mode",
     "unshuffled": "batches come in long runs of one label",
     "overlap": "validation examples that are also training examples",
+    "test_set_tuning": "several models were scored on the test set: a choice was made on it",
 }
 
 _SENTINEL = 1.0e4  # planted in .grad before one step: a step that never zeroes the gradients keeps it
@@ -753,3 +764,142 @@ def check_overlap(train_x: torch.Tensor, valid_x: torch.Tensor) -> Report:
                    "the model has seen (and may have memorised) these answers, so the metric is optimistic",
                    "evaluate on examples kept apart from training: a separate split, made before any training")
     return report
+
+
+# ------------------------------------------------------------------------------------------- test set
+
+
+def _fingerprint(model: nn.Module) -> str:
+    """A digest of every parameter and buffer: two models (or one model at two moments) with the same weights
+    share it, any change of a weight changes it."""
+    digest = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
+    return digest.hexdigest()
+
+
+class GuardedTestSet:
+    """A test set that remembers which models were scored on it (for `check_test_set`, detector `test_set_tuning`).
+
+    The test set gives an honest estimate only for a model chosen without it: every choice (the epoch to stop at,
+    the learning rate, which of several models wins) is made on a validation set, and the final model is scored
+    on the test set once. Keep the test images behind this guard and score with `accuracy(model)`: it records a
+    fingerprint of the model's weights, so scoring one final model twice is fine, while scoring several models (or
+    one model after more training) shows that a choice could have been made on the test set.
+
+        test = GuardedTestSet(test_x, test_y)
+        test.accuracy(final_model)      # once, at the end
+        check_test_set(test)            # quiet: one model was scored
+
+    `x` are the inputs exactly as the model takes them, `y` the class indices. Introduced in the `bug_zoo`
+    notebook.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        _require_tensor("x", x, "GuardedTestSet")
+        _require_tensor("y", y, "GuardedTestSet")
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"GuardedTestSet needs as many labels as inputs, at least one: got {len(x)} inputs and "
+                             f"{len(y)} labels.")
+        self.x, self.y = x, y
+        self.scores: dict[str, float] = {}  # fingerprint of the weights -> accuracy
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_models(self) -> int:
+        """How many different models (different weights) have been scored on this test set."""
+        return len(self.scores)
+
+    def accuracy(self, model: nn.Module, bs: int = 1000) -> float:
+        """The fraction of test examples whose largest output is the right class, in eval mode, without gradients.
+
+        Puts the model in eval mode and leaves it there. Records the model's fingerprint and score."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"GuardedTestSet.accuracy: model must be an nn.Module, got {type(model).__name__}.")
+        bs = positive_int(bs, "GuardedTestSet.accuracy: bs", example="1000")
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for start in range(0, len(self.x), bs):
+                out = model(self.x[start:start + bs])
+                correct += int((out.argmax(dim=1) == self.y[start:start + bs]).sum())
+        acc = correct / len(self.x)
+        self.scores[_fingerprint(model)] = acc
+        return acc
+
+
+def check_test_set(test_set: GuardedTestSet) -> Report:
+    """Say whether choices could have been made on the test set (detector `test_set_tuning`).
+
+    Fires when more than one model (more than one set of weights) has been scored on `test_set`, a
+    `GuardedTestSet`: picking among them by test accuracy, or training on after a look, makes the chosen model's
+    test figure optimistic, because part of its lead is luck on these very images. Quiet when at most one model
+    was scored. Introduced in the `bug_zoo` notebook.
+    """
+    if not isinstance(test_set, GuardedTestSet):
+        raise TypeError(f"check_test_set wants a GuardedTestSet (score your models through it: "
+                        f"test = GuardedTestSet(test_x, test_y); test.accuracy(model)), got {type(test_set).__name__}.")
+    report = Report("check_test_set")
+    scores = sorted(test_set.scores.values())
+    if len(scores) > 1:
+        report.add("test_set_tuning", f"{len(scores)} different models were scored on these {len(test_set):,} test "
+                   f"examples (accuracies from {scores[0]:.3f} to {scores[-1]:.3f})",
+                   "choosing among them by their test score makes the chosen model's score optimistic: part of its "
+                   "lead is luck on these very examples, and it does not hold on new data",
+                   "make every choice (epochs, learning rate, which model) on a validation set; score only the final "
+                   "model on the test set, once, at the end")
+    report.notes.append(f"test set: {len(test_set):,} examples, {len(scores)} model(s) scored on it")
+    return report
+
+
+# -------------------------------------------------------------------------------------- all at once
+
+
+def run_detectors(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, batch, *,
+                  step_fn: Callable | None = None, eval_model: nn.Module | None = None,
+                  eval_x: torch.Tensor | None = None, order: Iterable | None = None,
+                  labels: torch.Tensor | None = None, train_x: torch.Tensor | None = None,
+                  valid_x: torch.Tensor | None = None, test_set: GuardedTestSet | None = None) -> Report:
+    """Run every detector of this module on one training setup and return one combined, silent `Report`.
+
+    Each detector runs on what it needs, and is skipped when that is not given:
+    `check_training_step(model, loss_fn, optimizer, batch, step_fn=step_fn)` always;
+    `check_eval_mode(eval_model, expect="eval", x=eval_x)` with `eval_model` (the model as you would evaluate it);
+    `check_shuffling(order, labels=labels)` with `order`; `check_overlap(train_x, valid_x)` with both;
+    `check_test_set(test_set)` with `test_set`. Introduced in the `bug_zoo` notebook, where it fills the
+    bug × detector table.
+    """
+    report = Report("run_detectors")
+    report.extend(check_training_step(model, loss_fn, optimizer, batch, step_fn=step_fn, verbose=False))
+    if eval_model is not None:
+        report.extend(check_eval_mode(eval_model, expect="eval", x=eval_x))
+    if order is not None:
+        report.extend(check_shuffling(order, labels=labels))
+    if (train_x is None) != (valid_x is None):
+        raise ValueError("run_detectors: give both train_x and valid_x (for check_overlap), or neither.")
+    if train_x is not None:
+        report.extend(check_overlap(train_x, valid_x))
+    if test_set is not None:
+        report.extend(check_test_set(test_set))
+    return report
+
+
+def detector_table(fired: Mapping[str, Iterable[str]]):
+    """A table with one row per scenario and one column per detector that fired anywhere, ✔ where it fired.
+
+    `fired` maps a scenario's name (a bug, or "correct loop") to the detector names that fired on it (e.g.
+    `report.fired`). Columns follow the order of `DETECTORS`. Returns a pandas DataFrame. Introduced in the
+    `bug_zoo` notebook.
+    """
+    import pandas as pd  # only this table needs pandas
+
+    fired = {name: set(names) for name, names in fired.items()}
+    unknown = set().union(*fired.values()) - set(DETECTORS) if fired else set()
+    if unknown:
+        raise ValueError(f"detector_table: unknown detector name(s) {sorted(unknown)}; known: {', '.join(DETECTORS)}")
+    columns = [d for d in DETECTORS if any(d in names for names in fired.values())]
+    return pd.DataFrame({name: {d: "✔" if d in names else "" for d in columns} for name, names in fired.items()},
+                        index=columns).T

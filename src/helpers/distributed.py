@@ -43,7 +43,8 @@ from .env import get_device, set_seed
 from .train import DeviceData, simple_mlp, training_parts
 from .validate import positive_int
 
-__all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "train_ddp", "main"]
+__all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "max_loss_difference",
+           "draw_data_parallel", "train_ddp", "main"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -125,6 +126,74 @@ def read_log(out_dir) -> dict:
         raise FileNotFoundError(f"No log at {path}: run the script with --out-dir {out_dir} first (see launch).")
     return json.loads(path.read_text(encoding="utf-8"))
 
+
+
+def max_loss_difference(out_dir_a, out_dir_b, dtype: str | None = None) -> float:
+    """The largest per-step difference |loss_a − loss_b| between the logs of two runs, computed in float64.
+
+    The two runs must have taken the same number of steps (same `--n-train`, `--epochs` and global batch). With
+    `dtype` ("float32" or "float64"), both runs must have trained in that dtype. Raises a ValueError that says
+    which run to launch again otherwise. The `distributed` notebook's float64 exercise checks its answer with it.
+    Introduced in the `distributed` notebook.
+    """
+    if dtype is not None and dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or None, got {dtype!r}.")
+    logs = [(out_dir, read_log(out_dir)) for out_dir in (out_dir_a, out_dir_b)]
+    for out_dir, log in logs:
+        if dtype is not None and log["config"]["dtype"] != dtype:
+            raise ValueError(f"The run in {out_dir} trained in {log['config']['dtype']}, not {dtype}: launch it "
+                             f"again with '--dtype', '{dtype}'.")
+    (dir_a, log_a), (dir_b, log_b) = logs
+    if len(log_a["loss"]) != len(log_b["loss"]):
+        raise ValueError(f"The runs in {dir_a} and {dir_b} took {len(log_a['loss'])} and {len(log_b['loss'])} steps: "
+                         "compare runs with the same --n-train, --epochs and global batch (bs × processes).")
+    a = torch.tensor(log_a["loss"], dtype=torch.float64)
+    b = torch.tensor(log_b["loss"], dtype=torch.float64)
+    return (a - b).abs().max().item()
+
+
+def draw_data_parallel():
+    """The diagram of one data-parallel step with two processes, as a matplotlib Figure.
+
+    Each rank (one column) reads its own shard of the batch, runs forward + backward on a full copy of the model
+    and gets its local gradient g0 or g1; the all-reduce in the middle averages them into ḡ; every rank takes
+    the same optimizer step with ḡ. A note in the middle says what never travels (the data, the weights).
+    Introduced in the `distributed` notebook.
+    """
+    import matplotlib.pyplot as plt  # here, not at the top: the training script's processes never draw
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(10, 5.2))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 6.2)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="black", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, text="", color="black"):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="-|>", color=color, lw=1.6))
+        if text:
+            ax.text((x0 + x1) / 2 + 0.08, (y0 + y1) / 2, text, fontsize=9, color=color, va="center")
+
+    for r, x in enumerate([0.3, 6.7]):
+        ax.text(x + 1.5, 5.95, f"process rank {r} (GPU {r})", ha="center", fontsize=10, weight="bold")
+        box(x, 4.8, 3, 0.8, f"its own shard of the batch\n(positions {r}, {r + 2}, {r + 4}, …, read locally)", "#dbe9f6")
+        box(x, 3.5, 3, 0.8, "forward + backward\non a full copy of the model", "#e8f5e1")
+        box(x, 2.2, 3, 0.8, f"local gradient g{r}", "#fde9d9")
+        box(x, 0.3, 3, 0.8, "optimizer step with ḡ\n(the same step on every rank)", "#e8f5e1")
+        arrow(x + 1.5, 4.8, x + 1.5, 4.35)
+        arrow(x + 1.5, 3.5, x + 1.5, 3.05)
+    box(3.9, 1.25, 2.2, 0.9, "all-reduce\nḡ = (g0 + g1) / 2", "#f9d6d5")
+    arrow(3.35, 2.55, 4.6, 2.15, "g0", color="C3")
+    arrow(6.65, 2.55, 5.4, 2.15, "g1", color="C3")
+    arrow(4.6, 1.25, 3.35, 0.75, "ḡ", color="C3")
+    arrow(5.4, 1.25, 6.65, 0.75, "ḡ", color="C3")
+    ax.text(5, 3.9, "never sent between processes:\nthe data (each reads its shard)\nthe weights (same start,\nsame steps)",
+            ha="center", fontsize=8.5, style="italic", color="0.35")
+    ax.set_title("Data parallelism: only gradients travel, in one all-reduce per step")
+    return fig
 
 def _setup(device_name: str | None, backend: str | None):
     """Join the process group when started by torchrun; otherwise run as the only rank."""

@@ -1,14 +1,18 @@
-"""Pictures: digits as images, functions as curves, networks and computational graphs as boxes and arrows.
+"""Pictures: digits as images, functions as curves, networks and computational graphs as boxes and arrows, and
+small diagrams of what a layer does.
 
 Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
-Every function takes `ax=None`: pass an existing matplotlib Axes to draw into it, or let it make one.
+Every function takes `ax=None` (`axs=None` for two panels): pass existing matplotlib Axes to draw into, or let it
+make them.
 `show_images` is used from the `start` notebook on; `show_image` is introduced in the `tensors` notebook,
 `plot_function` in the `gradients` notebook, and `draw_network`, `draw_graph` in the `backprop` notebook
 (`helpers.autograd` turns a `Value` or a PyTorch graph into the nodes and edges that `draw_graph` draws).
 
 Pictures of small tensors as boxes of numbers (`draw_grid`, `draw_stack`, `draw_stretched`, `draw_shapes`) draw
 the `tensors` notebook's figures of shapes, views and broadcasting; `plot_descent_paths` draws a loss over two
-parameters as a contour map with the trails of descent runs on it (the `gradients` notebook).
+parameters as a contour map with the trails of descent runs on it (the `gradients` notebook). `plot_norm_axes`
+draws which entries BatchNorm and LayerNorm normalise together (the `activations` notebook), `plot_dropout_masks`
+which units dropout zeroes (the `regularization` notebook).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import torch
 from helpers.validate import positive_int
 
 __all__ = ["show_image", "show_images", "plot_function", "draw_grid", "draw_stack", "draw_stretched", "draw_shapes",
-           "plot_descent_paths", "draw_network", "GraphNode", "graph_layout", "draw_graph"]
+           "plot_descent_paths", "draw_network", "GraphNode", "graph_layout", "draw_graph", "plot_norm_axes",
+           "plot_dropout_masks"]
 
 
 def _as_image(img) -> np.ndarray:
@@ -140,6 +145,102 @@ def plot_function(
     if title is not None:
         ax.set_title(title)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_norm_axes(n_batch: int = 6, n_features: int = 5, axs=None):
+    """Draw which entries of a `[batch, features]` table BatchNorm and LayerNorm normalise together.
+
+    Two panels over the same table (rows: the examples of a batch, dim 0; columns: their features, dim 1). Left,
+    BatchNorm: one colour per *column*, each column normalised with its own mean and variance over the batch
+    (`x.mean(dim=0)`), so an example's output depends on the other examples. Right, LayerNorm: one colour per
+    *row*, each example normalised over its own features (`x.mean(dim=-1)`), so it needs no batch. `μ, σ²` marks
+    where each group's statistics are computed. Returns the two Axes. Introduced in the `activations` notebook.
+    """
+    n_batch = positive_int(n_batch, "plot_norm_axes: n_batch", example="6")
+    n_features = positive_int(n_features, "plot_norm_axes: n_features", example="5")
+    if axs is None:
+        _, axs = plt.subplots(1, 2, figsize=(2 * (1.4 + 0.5 * (n_features + 1)), 1.4 + 0.5 * (n_batch + 1)))
+    axs = np.asarray(axs).reshape(-1)
+    if len(axs) != 2:
+        raise ValueError(f"plot_norm_axes draws two panels (BatchNorm, LayerNorm): pass two Axes, got {len(axs)}.")
+    colours = plt.get_cmap("tab10")
+    panels = (
+        ("BatchNorm: each feature over the batch\n(mean and variance along dim 0)", "column"),
+        ("LayerNorm: each example over its features\n(mean and variance along dim 1)", "row"),
+    )
+    for ax, (title, group) in zip(axs, panels):
+        for i in range(n_batch):
+            for j in range(n_features):
+                k = j if group == "column" else i
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=colours(k % 10), alpha=0.55, edgecolor="white",
+                                           lw=2))
+                ax.text(j + 0.5, i + 0.5, f"x{i}{j}" if n_batch <= 10 and n_features <= 10 else "", ha="center",
+                        va="center", fontsize=8)
+        if group == "column":
+            for j in range(n_features):
+                ax.text(j + 0.5, n_batch + 0.45, "μ, σ²", ha="center", va="center", fontsize=8, color=colours(j % 10))
+            ax.set_ylim(n_batch + 0.9, 0)
+            ax.set_xlim(0, n_features)
+        else:
+            for i in range(n_batch):
+                ax.text(n_features + 0.45, i + 0.5, "μ, σ²", ha="center", va="center", fontsize=8,
+                        color=colours(i % 10))
+            ax.set_ylim(n_batch, 0)
+            ax.set_xlim(0, n_features + 0.9)
+        ax.set_xticks([j + 0.5 for j in range(n_features)], [str(j) for j in range(n_features)])
+        ax.set_yticks([i + 0.5 for i in range(n_batch)], [str(i) for i in range(n_batch)])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_xlabel("feature (dim 1)")
+        ax.set_ylabel("example in the batch (dim 0)")
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal")
+    return axs
+
+
+def plot_dropout_masks(outputs, row_labels: Sequence[str] | None = None, ax=None):
+    """Draw a layer's units as circles, one row per forward pass: which units dropout zeroed, and what the rest carry.
+
+    `outputs` is a `[n_rows, n_units]` tensor (or array): what a dropout layer returned for an input of ones, one
+    row per forward pass (a training step, or a pass in eval mode). A unit whose output is 0 was dropped: an empty
+    circle with a cross. A kept unit is a filled circle labelled with its value (`1/(1-p)` in training, `1` in eval
+    mode). `row_labels` names the rows (default "pass 1", "pass 2", …). Returns the Axes. Introduced in the
+    `regularization` notebook.
+    """
+    if isinstance(outputs, torch.Tensor):
+        outputs = outputs.detach().to("cpu").float().numpy()
+    values = np.asarray(outputs, dtype=np.float32)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"plot_dropout_masks wants a [n_rows, n_units] table of a dropout layer's outputs, got shape "
+                         f"{tuple(values.shape)}: stack one output row per forward pass, e.g. torch.stack([...]).")
+    n_rows, n_units = values.shape
+    if row_labels is None:
+        row_labels = [f"pass {i + 1}" for i in range(n_rows)]
+    if len(row_labels) != n_rows:
+        raise ValueError(f"plot_dropout_masks got {n_rows} rows but {len(row_labels)} row labels: give one per row.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.5 + 0.6 * n_units, 0.5 + 0.6 * n_rows))
+    for i in range(n_rows):
+        for j in range(n_units):
+            v = float(values[i, j])
+            if v == 0:
+                ax.add_patch(plt.Circle((j, i), 0.3, facecolor="white", edgecolor="grey", lw=1))
+                ax.plot([j - 0.2, j + 0.2], [i - 0.2, i + 0.2], color="grey", lw=1)
+                ax.plot([j - 0.2, j + 0.2], [i + 0.2, i - 0.2], color="grey", lw=1)
+            else:
+                ax.add_patch(plt.Circle((j, i), 0.3, facecolor="tab:blue", edgecolor="tab:blue", lw=1))
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlim(-0.6, n_units - 0.4)
+    ax.set_ylim(n_rows - 0.4, -0.6)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(n_units), [str(j) for j in range(n_units)])
+    ax.set_yticks(range(n_rows), list(row_labels))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel("unit of the layer")
     return ax
 
 
