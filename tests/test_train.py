@@ -365,15 +365,38 @@ def test_fit_with_amp_and_channels_last_on_the_cpu():
 
 
 @pytest.mark.slow
-def test_compile_time_is_reported_apart_from_training_time(restore_environ):
+def test_compile_time_is_reported_apart_from_training_time(monkeypatch):
     """`compile=True` (the `gpu_loop` notebook's option): the first step's compilation goes to `compile_s`, not
-    `train_s`. (Inductor sets environment variables: `restore_environ` removes them again.)"""
+    `train_s`. A stand-in compiler that takes a known second on its first call makes this a test of the
+    bookkeeping, not of how fast inductor is today (its cache can make a real compile quick)."""
+    class SlowFirstCall(torch.nn.Module):  # what torch.compile returns is a module wrapping the model
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.calls = model, 0
+
+        def forward(self, x):
+            if self.calls == 0:
+                time.sleep(1.0)
+            self.calls += 1
+            return self.model(x)
+
+    monkeypatch.setattr(torch, "compile", SlowFirstCall)
     data = _toy_data(512, 128)
     set_seed(1)
     history = fit(simple_mlp(64), data, 2, 3e-3, bs=64, compile=True, progress=False)
-    assert history["compile_s"] > 0.5  # inductor takes seconds; an uncompiled first step takes milliseconds
-    assert sum(history["train_s"]) < history["compile_s"]
+    assert history["compile_s"] >= 1.0
+    assert sum(history["train_s"]) < history["compile_s"] - 0.5
     assert history["valid_acc"][-1] > 0.9
+
+
+@pytest.mark.slow
+def test_fit_trains_through_the_real_torch_compile(restore_environ):
+    """The real inductor path runs and learns (its time is not asserted: that is benchmarks' business).
+    (Inductor sets environment variables: `restore_environ` removes them again.)"""
+    data = _toy_data(512, 128)
+    set_seed(1)
+    history = fit(simple_mlp(64), data, 2, 3e-3, bs=64, compile=True, progress=False)
+    assert history["compile_s"] > 0 and history["valid_acc"][-1] > 0.9
 
 
 def test_training_parts_takes_weight_decay_as_a_keyword_and_checks_its_counts():
