@@ -539,14 +539,8 @@ def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed
     A temperature of 0 or below raises a ValueError that says why. Introduced in the `language_model` notebook.
     """
     n_names = positive_int(n_names, "n_names", example="12")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}.")
-    if context is None:
-        context = getattr(model, "context", None)
-        if context is None:
-            raise ValueError("temperature_samples: pass context=... (the model has no .context attribute).")
-    context = positive_int(context, "context (the number of previous characters the model sees)",
-                           example="3 to 8")
+    seed = positive_int(seed, "seed", example="0, 1, 2", minimum=0)
+    context = language.model_context(model, context, "temperature_samples")
     was_training = getattr(model, "training", False)
     params = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
     device = params.device if params is not None else torch.device("cpu")

@@ -28,6 +28,7 @@ from torch import nn
 from .validate import positive_int
 
 __all__ = [
+    "model_context",
     "MARK",
     "ALPHABET",
     "VOCAB_SIZE",
@@ -214,6 +215,18 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def model_context(model, context: int | None, caller: str) -> int:
+    """How many previous characters `model` sees: `context` when given, else `model.context`; checked to be a
+    whole number ≥ 1, with an error naming `caller` when neither is there. Introduced in the `language_model`
+    notebook."""
+    if context is None:
+        context = getattr(model, "context", None)
+        if context is None:
+            raise ValueError(f"{caller}: pass context=... (the model has no .context attribute).")
+    return positive_int(context, "context (the number of previous characters the model sees)",
+                        example="1 for a bigram model, 3 to 8 for the MLP")
+
+
 def sample_names(model: Callable[[torch.Tensor], torch.Tensor], n: int, temperature: float = 1.0, *,
                  context: int | None = None, generator: torch.Generator | None = None, max_len: int = 30) -> list[str]:
     """Draw `n` names from a next-character model, one character at a time, all `n` names in one batch.
@@ -227,12 +240,7 @@ def sample_names(model: Callable[[torch.Tensor], torch.Tensor], n: int, temperat
     n = positive_int(n, "n (how many names to draw)", example="10")
     max_len = positive_int(max_len, "max_len", example="30")
     temperature = _check_temperature(temperature)
-    if context is None:
-        context = getattr(model, "context", None)
-        if context is None:
-            raise ValueError("sample_names: pass context=... (the model has no .context attribute).")
-    context = positive_int(context, "context (the number of previous characters the model sees)",
-                           example="1 for a bigram model, 3 to 8 for the MLP")
+    context = model_context(model, context, "sample_names")
     was_training = getattr(model, "training", False)
     if was_training:
         model.eval()
