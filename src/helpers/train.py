@@ -185,7 +185,7 @@ def simple_cnn() -> nn.Sequential:
     """The notebook's small CNN: conv 5x5 (24) → max-pool → conv 3x3 (32) → max-pool → 256 → 10, ReLUs between.
 
     Takes `[B, 1, 28, 28]`; 28 → 24 → 12 → 10 → 5, so the flattened features are 32·5·5 = 800.
-    Introduced in the `gpu_loop` notebook.
+    Introduced in the `convolutions` notebook, trained in the `gpu_loop` notebook.
     """
     return nn.Sequential(
         nn.Conv2d(1, 24, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
@@ -207,7 +207,7 @@ def fast_cnn() -> nn.Sequential:
     and the costliest pooling layer is gone. Takes `[B, 1, 28, 28]`; 28 → 12 → 10 → 5, so the flattened features
     are 32·5·5 = 800, as in `simple_cnn`. Pooling comes before its ReLU (the same result: both are monotone, and
     the ReLU then touches a quarter of the numbers). 217,706 parameters. Chosen on the validation split
-    (benchmarks/cpu_time_to_99.py). Introduced in the `gpu_loop` notebook.
+    (benchmarks/cpu_time_to_99.py). Built layer by layer in the `convolutions` notebook; trained in `gpu_loop`.
     """
     return nn.Sequential(
         nn.Conv2d(1, 32, kernel_size=5, stride=2), nn.ReLU(),
