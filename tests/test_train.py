@@ -165,13 +165,13 @@ def test_live_plot_draws_the_loss_and_keeps_drawing_out_of_the_training_time(mon
     bars = []
     monkeypatch.setattr(train, "_progress", lambda epochs, enabled: bars.append(_FakeMasterBar(epochs)) or bars[-1])
     monkeypatch.setattr(fastprogress.fastprogress, "progress_bar", lambda items, parent: items)  # fit imports it
-    real_add_batch, real_clock, drawn = train._LossCurve.add_batch, time.perf_counter, {"s": 0.0}
+    real_add_batch, real_clock, drawn = train.LossCurve.add_batch, time.perf_counter, {"s": 0.0}
 
     def slow_add_batch(self, step, loss):  # each drawing moves the clock on by 100 s: none of it may be training
         real_add_batch(self, step, loss)
         drawn["s"] += 100.0
 
-    monkeypatch.setattr(train._LossCurve, "add_batch", slow_add_batch)
+    monkeypatch.setattr(train.LossCurve, "add_batch", slow_add_batch)
     monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + drawn["s"])
     set_seed(1)
     history = fit(simple_mlp(16), data, 2, 3e-3, bs=64, log_every=2, live_plot=True)
@@ -186,6 +186,28 @@ def test_live_plot_draws_the_loss_and_keeps_drawing_out_of_the_training_time(mon
     assert history["plot_s"] >= 8 * 100.0
     assert sum(history["train_s"]) < 100 and sum(history["epoch_s"]) < 100
     assert len(mb.lines) == 2
+
+
+def test_loss_curve_draws_in_epochs_joins_validation_points_and_counts_its_drawing_time():
+    mb = _FakeMasterBar(range(2))
+    curve = train.LossCurve(mb, n_epochs=2, steps_per_epoch=4)
+    assert mb.names == ["train loss (one batch)", "valid loss"]
+    curve.add_batch(1, 2.0)
+    curve.add_batch(3, 1.0)
+    curve.add_epoch(1, 0.8)
+    assert mb.graphs[-1] == ([[[0.25, 0.75], [2.0, 1.0]]], (0, 2), (0, 2.1))  # one valid point: not drawn yet
+    curve.add_epoch(2, 0.5)
+    assert mb.graphs[-1][0] == [[[0.25, 0.75], [2.0, 1.0]], [[1, 2], [0.8, 0.5]]]
+    assert len(mb.graphs) == 4 and curve.seconds > 0
+    resumed = train.LossCurve(_FakeMasterBar(range(1, 2)), 2, 4, history={"epoch": [1], "valid_loss": [0.8]})
+    resumed.add_epoch(2, 0.5)
+    assert resumed.valid == ([1, 2], [0.8, 0.5])
+
+
+@pytest.mark.parametrize("args", [(0, 4), (2, 0), (2.5, 4)])
+def test_loss_curve_rejects_a_bad_size(args):
+    with pytest.raises((ValueError, TypeError), match="n_epochs|steps_per_epoch"):
+        train.LossCurve(_FakeMasterBar(range(1)), *args)
 
 
 @pytest.mark.parametrize("kwargs, match", [

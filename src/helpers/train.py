@@ -81,7 +81,7 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's
 __all__ += [
     "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "fast_cnn", "FAST_RECIPE", "fast_settings",
     "cpu_has_native_bf16", "amp_dtype_for", "amp_dtype_from_setting",
-    "autocast_for", "sync", "TrainingParts", "training_parts", "evaluate", "fit", "main",
+    "autocast_for", "sync", "TrainingParts", "training_parts", "evaluate", "LossCurve", "fit", "main",
 ]
 SPLITS = ("valid", "test")
 
@@ -185,7 +185,7 @@ def simple_cnn() -> nn.Sequential:
     """The notebook's small CNN: conv 5x5 (24) → max-pool → conv 3x3 (32) → max-pool → 256 → 10, ReLUs between.
 
     Takes `[B, 1, 28, 28]`; 28 → 24 → 12 → 10 → 5, so the flattened features are 32·5·5 = 800.
-    Introduced in the `gpu_loop` notebook.
+    Introduced in the `convolutions` notebook, trained in the `gpu_loop` notebook.
     """
     return nn.Sequential(
         nn.Conv2d(1, 24, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
@@ -207,7 +207,7 @@ def fast_cnn() -> nn.Sequential:
     and the costliest pooling layer is gone. Takes `[B, 1, 28, 28]`; 28 → 12 → 10 → 5, so the flattened features
     are 32·5·5 = 800, as in `simple_cnn`. Pooling comes before its ReLU (the same result: both are monotone, and
     the ReLU then touches a quarter of the numbers). 217,706 parameters. Chosen on the validation split
-    (benchmarks/cpu_time_to_99.py). Introduced in the `gpu_loop` notebook.
+    (benchmarks/cpu_time_to_99.py). Built layer by layer in the `convolutions` notebook; trained in `gpu_loop`.
     """
     return nn.Sequential(
         nn.Conv2d(1, 32, kernel_size=5, stride=2), nn.ReLU(),
@@ -385,16 +385,28 @@ def _progress(iterable, enabled):
     return master_bar(iterable)
 
 
-class _LossCurve:
-    """The live loss curve of `fit(..., live_plot=True)`: fastprogress's `master_bar.update_graph`, redrawn with
-    each new point (the training loss every `log_every` batches; the validation loss after each epoch, shown once
-    there are two points to join)."""
+class LossCurve:
+    """A live loss curve on a fastprogress `master_bar`: the training loss of one batch now and then, and the
+    validation loss after each epoch (drawn once there are two points to join), redrawn with every new point by
+    `mb.update_graph`. The x axis counts epochs: `add_batch(step, loss)` takes the step since the start of the run
+    and divides it by `steps_per_epoch`; `add_epoch(epoch, valid_loss)` takes the epoch just finished (1, 2, ...).
 
-    def __init__(self, mb, n_epochs: int, steps_per_epoch: int, history: dict):
-        self.mb, self.n_epochs, self.steps_per_epoch = mb, n_epochs, steps_per_epoch
+    Drawing is not training: each redraw takes tens of milliseconds, and `seconds` adds them up so that a loop can
+    leave them out of its training time. `history` (a `fit` history with `epoch` and `valid_loss`) lets a resumed
+    run keep the validation points of the epochs it skipped. `fit(..., live_plot=True)` draws with it.
+    Introduced in the `gpu_loop` notebook.
+    """
+
+    def __init__(self, mb, n_epochs: int, steps_per_epoch: int, history: dict | None = None):
+        self.mb = mb
+        self.n_epochs = positive_int(n_epochs, "n_epochs", example="LossCurve(mb, n_epochs=2, steps_per_epoch=196)")
+        self.steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch",
+                                            example="LossCurve(mb, 2, steps_per_epoch=math.ceil(50_000 / 256))")
         self.mb.names = ["train loss (one batch)", "valid loss"]
+        history = history or {"epoch": [], "valid_loss": []}
         self.train = ([], [])
         self.valid = (list(history["epoch"]), list(history["valid_loss"]))  # a resumed run keeps its epochs
+        self.seconds = 0.0
 
     def add_batch(self, step: int, loss: float) -> None:
         self.train[0].append(step / self.steps_per_epoch)
@@ -407,10 +419,13 @@ class _LossCurve:
         self.draw()
 
     def draw(self) -> None:
+        start = time.perf_counter()
         shown = [self.train] + ([self.valid] if len(self.valid[0]) > 1 else [])  # one point alone draws no line
-        top = max(y for _, ys in shown for y in ys)
+        ys = [y for _, ys in shown for y in ys]
+        top = max(ys) if ys else 0.0
         self.mb.update_graph([[list(xs), list(ys)] for xs, ys in shown], x_bounds=(0, self.n_epochs),
                              y_bounds=(0, 1.05 * top if top > 0 else 1.0))
+        self.seconds += time.perf_counter() - start
 
 
 def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 256, *, wd: float = 0.01,
@@ -501,7 +516,7 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     epochs = range(start_epoch, n_epochs)
     mb = _progress(epochs, progress and len(epochs) > 0)
     steps_per_epoch = math.ceil(data.n_train / bs)
-    curve = _LossCurve(mb, n_epochs, steps_per_epoch, history) if mb is not None and live_plot else None
+    curve = LossCurve(mb, n_epochs, steps_per_epoch, history) if mb is not None and live_plot else None
     for epoch in (mb if mb is not None else epochs):
         model.train()
         sync(device)
