@@ -53,6 +53,15 @@ from helpers.data import load_mnist, mnist_splits  # noqa: E402
 from helpers.train import (FAST_RECIPE, MNIST_MEAN, MNIST_STD, DeviceData, amp_dtype_from_setting,  # noqa: E402
                            cpu_has_native_bf16, evaluate, fast_cnn, fast_settings, fit, simple_cnn)
 
+def write_report(report: dict, out: Path) -> str:
+    """Write `report` to `out` as indented JSON (the folder made if needed) and return the text; the benchmarks
+    that write results files (this one and train_speed.py) write them this one way."""
+    text = json.dumps(report, indent=2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
 GOAL = {"ratio_max": 0.5, "mean_acc_min": 0.990, "min_acc_min": 0.989}
 
 
@@ -326,11 +335,7 @@ def main(argv=None) -> int:
     else:
         report = run(args.seeds or 5, args.threads, args.split, args.n_train)
     name = "cpu_levers.json" if args.levers else f"cpu_time_to_99{'_valid' if args.split == 'valid' else ''}.json"
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / name
-    text = json.dumps(report, indent=2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print(write_report(report, Path(args.out) if args.out else ROOT / "benchmarks" / "results" / name))
     return 0
 
 

@@ -38,7 +38,6 @@ times the same recipe there, against the baseline).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -261,14 +260,10 @@ def main(argv=None) -> int:
     if device.type == "cpu" and args.cpu_time_to_99:
         report["cpu_time_to_99"] = cpu_time_to_99.run(n_seeds=args.seeds_99, n_train=args.n_train)
         if args.out is None:  # the same figures under the sibling's own name, so each fact has one source
-            path = ROOT / "benchmarks" / "results" / "cpu_time_to_99.json"
-            path.write_text(json.dumps(report["cpu_time_to_99"], indent=2) + "\n", encoding="utf-8")
+            cpu_time_to_99.write_report(report["cpu_time_to_99"], ROOT / "benchmarks" / "results" / "cpu_time_to_99.json")
 
-    text = json.dumps(report, indent=2)
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"train_speed_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print(cpu_time_to_99.write_report(report, out))
     return 0
 
 
