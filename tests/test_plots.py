@@ -1,5 +1,6 @@
-"""The drawing helpers of the `tensors` and `gradients` notebooks (helpers.plots): boxes of numbers, broadcast
-shapes, contour maps with descent trails.
+"""The drawing helpers of helpers.plots: boxes of numbers, broadcast shapes and contour maps with descent trails
+(the `tensors` and `gradients` notebooks); the BatchNorm/LayerNorm axes and dropout masks (`activations`,
+`regularization`).
 
 Drawn with matplotlib's Agg backend (no window). Where a picture states a fact (which boxes an index picks,
 the broadcast result, where a trail went), the test reads it back from the Axes and compares it with torch.
@@ -16,8 +17,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
-from helpers.plots import draw_grid, draw_shapes, draw_stack, draw_stretched, plot_descent_paths  # noqa: E402
+from helpers.plots import (draw_grid, draw_shapes, draw_stack, draw_stretched, plot_descent_paths,  # noqa: E402
+                           plot_dropout_masks, plot_norm_axes)
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +125,56 @@ def test_plot_descent_paths_rejects_a_grid_or_path_of_the_wrong_shape():
         plot_descent_paths(xs, ys, torch.zeros(4, 5))
     with pytest.raises(ValueError, match=r"\[n_points, 2\]"):
         plot_descent_paths(xs, ys, torch.zeros(5, 4), paths={"bad": torch.zeros(3)})
+
+
+# ------------------------------------------------------------------------ diagrams: norm axes, dropout masks
+def _cell_colours(ax):
+    """{(row, column): facecolor} of the table's cells."""
+    return {(int(p.get_y()), int(p.get_x())): p.get_facecolor() for p in ax.patches if isinstance(p, Rectangle)}
+
+
+def test_norm_axes_groups_columns_for_batchnorm_and_rows_for_layernorm():
+    bn, ln = plot_norm_axes(n_batch=4, n_features=3)
+    assert "BatchNorm" in bn.get_title() and "dim 0" in bn.get_title()
+    assert "LayerNorm" in ln.get_title() and "dim 1" in ln.get_title()
+    for ax, same in ((bn, lambda a, b: a[1] == b[1]), (ln, lambda a, b: a[0] == b[0])):
+        cells = _cell_colours(ax)
+        assert len(cells) == 4 * 3
+        for a in cells:  # two cells share a colour exactly when they are normalised together
+            for b in cells:
+                assert (cells[a] == cells[b]) == same(a, b), (ax.get_title(), a, b)
+    assert sum(t.get_text() == "μ, σ²" for t in bn.texts) == 3  # one set of statistics per feature
+    assert sum(t.get_text() == "μ, σ²" for t in ln.texts) == 4  # one per example
+
+
+def test_norm_axes_draws_into_given_axes_and_checks_them():
+    _, axs = plt.subplots(1, 2)
+    out = plot_norm_axes(axs=axs)
+    assert list(out) == list(axs)
+    _, three = plt.subplots(1, 3)
+    with pytest.raises(ValueError, match="two Axes"):
+        plot_norm_axes(axs=three)
+    with pytest.raises(ValueError, match="n_batch"):
+        plot_norm_axes(n_batch=0)
+
+
+def test_dropout_masks_marks_dropped_units_and_labels_the_kept_ones():
+    outputs = torch.tensor([[2.0, 0.0, 2.0, 0.0], [0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    ax = plot_dropout_masks(outputs, row_labels=["step 1", "step 2", "eval"])
+    circles = [p for p in ax.patches if isinstance(p, Circle)]
+    assert len(circles) == 12
+    kept = [c for c in circles if c.get_facecolor()[:3] != (1.0, 1.0, 1.0)]
+    assert sorted((int(c.center[1]), int(c.center[0])) for c in kept) == \
+        sorted(map(tuple, torch.nonzero(outputs).tolist()))
+    assert len(ax.get_lines()) == 2 * 4  # a cross (two strokes) on each of the four dropped units
+    assert sorted(t.get_text() for t in ax.texts) == ["1"] * 4 + ["2"] * 4
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["step 1", "step 2", "eval"]
+
+
+def test_dropout_masks_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\[n_rows, n_units\]"):
+        plot_dropout_masks(torch.ones(5))
+    with pytest.raises(ValueError, match="one per row"):
+        plot_dropout_masks(np.ones((2, 3)), row_labels=["only one"])
+    _, ax = plt.subplots()
+    assert plot_dropout_masks(np.ones((1, 3)), ax=ax) is ax
