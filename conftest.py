@@ -2,7 +2,8 @@
 
 - The notebooks run under nbval after the unit tests; `tests/test_reference_results.py` is moved to the very
   end so it can read what the notebooks recorded through `check_result` (the file named by HELPERS_RESULTS).
-- Each notebook's wall-clock time under nbval is written to build/notebook_times.json, and the summary at the
+- Each notebook's wall-clock time under nbval is written to build/notebook_times.json (or the file named by
+  NOTEBOOK_TIMES: `make test-portable` keeps its own), and the summary at the
   end reports it against the notebook's budget, found by slug in tools/course.toml (a WARNING line for a
   notebook over budget; speed goals are reported, never asserted, so the suite does not fail on time).
 - A test must never leave `os.environ` changed (it would leak into every later test and every nbval kernel):
@@ -80,6 +81,20 @@ def _check_environment(session) -> None:
         session.exitstatus = 1  # pytest.ExitCode.TESTS_FAILED
 
 
+PERSONALITY_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS",
+                         "HELPERS_CPU_BF16")
+
+
+def pytest_report_header(config):
+    """Which CPU personality the notebooks compute with (tools/personality.py): a failure in a checked output is
+    read against it."""
+    import torch
+
+    set_here = [f"{k}={os.environ[k]}" for k in PERSONALITY_VARIABLES if k in os.environ]
+    return (f"CPU personality: capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} "
+            f"threads; " + (", ".join(set_here) if set_here else "the machine's default"))
+
+
 def pytest_collection_modifyitems(session, config, items):
     last = [i for i in items if i.nodeid.startswith("tests/test_reference_results.py")]
     rest = [i for i in items if i not in last]
@@ -108,8 +123,8 @@ def pytest_sessionfinish(session, exitstatus):
     _check_environment(session)
     if not _times:
         return
-    out = ROOT / "build" / "notebook_times.json"
-    out.parent.mkdir(exist_ok=True)
+    out = Path(os.environ.get("NOTEBOOK_TIMES") or ROOT / "build" / "notebook_times.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_times.items())}, indent=1) + "\n")
 
 
@@ -123,6 +138,9 @@ def _course_tool():
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _times:
         return
-    terminalreporter.section("notebook seconds under nbval, against each one's budget (tools/course.toml)")
+    title = "notebook seconds under nbval, against each one's budget (tools/course.toml)"
+    if any(k in os.environ for k in PERSONALITY_VARIABLES):  # budgets are for the machine's own personality
+        title += "; this run used another CPU personality, so it is slower than the budgets assume"
+    terminalreporter.section(title)
     for line, warning in _course_tool().time_report(_times):
         terminalreporter.write_line(line, yellow=warning, bold=warning)
