@@ -379,6 +379,36 @@ def test_the_gpu_settings_train_on_the_cpu_too(amp_dtype):
     assert acc > 0.5
 
 
+def test_the_gradient_scaler_skips_a_step_whose_gradients_overflow():
+    """The branch a free T4 (Colab, Kaggle) takes: float16 autocast with a gradient scaler. A batch whose gradients
+    are infinite must leave the weights and the optimizer untouched and halve the scale; the next good batch
+    trains. Run here on the CPU (`torch.autocast("cpu", dtype=torch.float16)`, `GradScaler("cpu")`)."""
+    data = _toy_data(256, 64)
+    set_seed(4)
+    model = simple_cnn()
+    parts = training_parts(model, data.device, 1, 4, 3e-3, amp_dtype=torch.float16)
+    assert parts.scaler.is_enabled()
+    xb, yb = data.inputs(data.train_x[:64]), data.train_y[:64]
+    parts.step(xb, yb)  # one ordinary step: the optimizer now has state
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scale = parts.scaler.get_scale()
+    bad = xb.clone()
+    bad[0, 0, 0, 0] = float("inf")  # an overflow, as float16 produces when the scale is too large
+    parts.step(bad, yb)
+    assert parts.scaler.get_scale() == scale / 2, "an overflowing step halves the scale"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the skipped step changed a weight"
+    parts.step(xb, yb)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items()), "the next good step trains"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cpu_bf16_can_be_switched_off_to_act_as_a_laptop(monkeypatch):
+    """`HELPERS_CPU_BF16=0` (tools/personality.py, `make test-portable`) makes a bf16 CPU take the float32 path."""
+    monkeypatch.setenv("HELPERS_CPU_BF16", "0")
+    assert train.cpu_has_native_bf16() is False
+    assert fast_settings("cpu") == {"amp": False, "channels_last": True}
+
+
 def test_fit_with_amp_and_channels_last_on_the_cpu():
     data = _toy_data()
     set_seed(1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import namedtuple
@@ -226,7 +227,11 @@ FAST_RECIPE = {"lr": 1e-2, "bs": 256, "betas": (0.7, 0.9), "cycle_momentum": Fal
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), where bf16 autocast speeds up
-    convolutions and matrix multiplies instead of emulating them slowly. False where torch cannot tell."""
+    convolutions and matrix multiplies instead of emulating them slowly. False where torch cannot tell, and
+    where the environment variable `HELPERS_CPU_BF16` is `0`: then the float32 path of a CPU without bf16 runs
+    (`make test-portable` and `benchmarks/cpu_time_to_99.py` use it to act as such a CPU)."""
+    if os.environ.get("HELPERS_CPU_BF16", "").strip() == "0":
+        return False
     cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         try:
