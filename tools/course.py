@@ -61,6 +61,14 @@ def repository(root: Path = ROOT) -> str:
     return match.group(1)
 
 
+def open_links(notebook: str, repo: str | None = None, root: Path = ROOT) -> dict[str, str]:
+    """{"Colab": url, "Kaggle": url} opening `notebook` (its path in the repository, `notebooks/NN_name.ipynb`)
+    from the repository address's `main` branch; the README and the site link to these."""
+    blob = f"{repo or repository(root)}/blob/main/{notebook}"
+    return {"Colab": f"https://colab.research.google.com/github/{blob}",
+            "Kaggle": f"https://kaggle.com/kernels/welcome?src=https://github.com/{blob}"}
+
+
 def setup_source(repo: str | None = None, root: Path = ROOT) -> str:
     """The setup cell every notebook carries, installing from `repo` (default: the repository address)."""
     return SETUP_TEMPLATE.format(repo=repo or repository(root))
@@ -170,8 +178,7 @@ def out_of_step(root: Path = ROOT) -> list[str]:
     repo = repository(root)
     for path in _notebooks(root):
         rel = f"notebooks/{path.name}"
-        for link in (f"https://colab.research.google.com/github/{repo}/blob/main/{rel}",
-                     f"https://kaggle.com/kernels/welcome?src=https://github.com/{repo}/blob/main/{rel}"):
+        for link in open_links(rel, repo).values():
             if link not in readme:
                 problems.append(f"README.md: no link {link}")
     contributing = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
