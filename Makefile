@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test test-portable test-fast clean-notebooks run-notebooks benchmarks readme venv clean
+.PHONY: lab test test-portable test-fast site clean-notebooks run-notebooks benchmarks readme venv clean
 
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 .venv venv: $(STAMP)
+
+# The `docs` extra (Sphinx, myst-nb, sphinx-book-theme) on top of the course's environment, for `make site` only.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
 
 # As root (containers, CI machines) JupyterLab refuses to start unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
@@ -37,6 +43,11 @@ test-portable: $(STAMP)
 # The edit-test loop (under a minute): tests/ only, without the tests marked slow or browser; no notebooks.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -q -m "not slow and not browser"
+
+# The course as a static website, from the committed notebooks and their outputs (nothing is executed):
+# build/site/index.html. Publish by copying build/site/ to any static host.
+site: $(DOCS_STAMP)
+	$(BIN)/python tools/website.py
 
 # Execute notebooks in place, then clean them: `make run-notebooks NB=notebooks/02_*.ipynb`.
 NB ?= notebooks/*.ipynb

@@ -1,8 +1,8 @@
 """Build the course as a static website from the committed notebooks and their recorded outputs (nothing runs).
 
-    python tools/site.py                  # `make site`: build/site/index.html, ready for any static host
-    python tools/site.py --out DIR        # build somewhere else
-    python tools/site.py --fresh          # rebuild every page (the default rebuilds only what changed)
+    python tools/website.py              # `make site`: build/site/index.html, ready for any static host
+    python tools/website.py --out DIR    # build somewhere else
+    python tools/website.py --fresh      # rebuild every page (the default rebuilds only what changed)
 
 Two steps:
 
