@@ -1,4 +1,4 @@
-"""Sphinx configuration of the course's website. `make site` (tools/site.py) stages the sources into
+"""Sphinx configuration of the course's website. `make site` (tools/website.py) stages the sources into
 build/site-src/ and builds them with this file into build/site/; nothing in a notebook is executed."""
 
 import sys

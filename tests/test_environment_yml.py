@@ -81,9 +81,11 @@ def test_pip_section_uses_the_constraints_and_installs_the_course(env):
 
 
 def test_constraints_pin_every_direct_dependency_exactly(project):
-    """`-c constraints.txt` only helps a package it names: each of pyproject's dependencies is pinned there with
-    `==`, under the same marker (tomli, needed below Python 3.11 only, is pinned for those Pythons only)."""
-    wanted = _requirements(project["dependencies"] + project["optional-dependencies"]["dev"])
+    """`-c constraints.txt` only helps a package it names: each of pyproject's dependencies, and of every extra
+    (`dev`, and `docs` for `make site`), is pinned there with `==`, under the same marker (tomli, needed below
+    Python 3.11 only, is pinned for those Pythons only)."""
+    extras = [req for reqs in project["optional-dependencies"].values() for req in reqs]
+    wanted = _requirements(project["dependencies"] + extras)
     pins = {}
     for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
