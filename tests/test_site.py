@@ -163,7 +163,9 @@ def site(tmp_path_factory) -> Path:
     return website.build(tmp_path_factory.mktemp("website") / "site", fresh=True)
 
 
+@functools.lru_cache(maxsize=None)
 def _soup(path: Path):
+    """The parsed page (parsed once per test session: the pages are large); read it, never change it."""
     from bs4 import BeautifulSoup  # pulled in by the docs extra (pydata-sphinx-theme)
 
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")

@@ -213,8 +213,8 @@ def stage_notebook(nb: nbformat.NotebookNode, page: Page, repo: str) -> nbformat
         if explorer:
             name, summary = explorer
             note = nbformat.v4.new_markdown_cell(
-                f"```{{tip}}\n**Live in Jupyter only:** above is the still picture `{name}` drew at its first "
-                f"settings ({_escape_md(summary)}). To move its sliders, open this notebook in "
+                f"```{{admonition}} Live in Jupyter only\n:class: tip\nAbove is the still picture `{name}` drew at "
+                f"its first settings ({_escape_md(summary)}). To move its sliders, open this notebook in "
                 f"[Colab]({links['Colab']}) or [Kaggle]({links['Kaggle']}), or run `make lab`.\n```")
             note.id = f"site-explorer-{len(cells)}"
             cells.append(note)
