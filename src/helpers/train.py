@@ -37,8 +37,8 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
 
     With `shuffle=True` the order is a fresh random permutation each call (pass a seeded `generator` for a
     repeatable order). Indexing tensors that already sit in memory with these saves the per-example Python work
-    of a `DataLoader` over a `TensorDataset` (the `three_vs_seven` notebook times the two; benchmarks/train_speed.py
-    measures whole epochs: 1.4x for an MLP on a 2-core CPU, no gain for a CNN there, whose convolutions dominate).
+    of a `DataLoader` over a `TensorDataset` (the `gpu_loop` notebook times the feeding of the two;
+    benchmarks/train_speed.py times whole epochs, with its figures in benchmarks/results/).
     Introduced in the `three_vs_seven` notebook (mini-batches and shuffling).
     """
     n = positive_int(n, "n (the number of examples batches covers)", example="len(train_x)")
