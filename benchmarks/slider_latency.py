@@ -135,7 +135,7 @@ def _trained_gpt(n_epochs: int = 1, lr: float = 6e-3, bs: int = 64):
     untrained, which takes as long to look inside)."""
     X, Y = name_sequences(split_names(load_names()).train, 16)
     torch.manual_seed(42)
-    model = TinyGPT(16, 96, 4, 3, dropout=0.2)
+    model = TinyGPT(16, 96, 4, 3, dropout=0.1)
     if n_epochs == 0:
         return model
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
