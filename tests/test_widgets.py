@@ -507,11 +507,11 @@ def test_experiment_data_is_cached_and_checked(small):
 
 def _another_value(w):
     """A valid value different from the control's current one."""
-    if isinstance(w.value, str):  # a Text box (a name)
-        return "ava" if w.value != "ava" else "mia"
     if hasattr(w, "options"):
         values = [o[1] if isinstance(o, tuple) else o for o in w.options]
         return next(v for v in values if v != w.value)
+    if isinstance(w.value, str):  # a Text box (a name)
+        return "ava" if w.value != "ava" else "mia"
     if hasattr(w, "base"):  # FloatLogSlider: one step below, or above at the bottom
         low = w.base ** w.min
         return w.value / w.base ** w.step if w.value / w.base ** w.step >= low else w.value * w.base ** w.step
