@@ -14,6 +14,10 @@ into `compute_median_ms` (forward and backward with `Value`) and `draw_median_ms
 Under `temperature_explorer`: the same statistics for the temperature slider of the `language_model`
 notebook's explorer (12 names drawn and scored, two panels redrawn; goal: the sliders' ≤ 150 ms and ≤ 300 ms),
 over a character MLP trained here for two epochs first (not timed).
+Under `attention_explorer`: the same statistics for the temperature slider of the `attention` notebook's
+explorer (the tiny GPT run on one name, every head's weights and the next-character distributions redrawn, 8
+names sampled; goal: median ≤ 100 ms), over the notebook's model (3 blocks, 96 wide) trained here for one epoch
+first (not timed).
 `lr_explorer_ok` is the learning-rate explorer's verdict; `ok` is true when every explorer meets its goal.
 
     MNIST_DIR=/path/to/mnist NAMES_DIR=/path/to/names python benchmarks/slider_latency.py
@@ -36,10 +40,12 @@ from helpers.data import load_names
 from helpers.experiments import experiment_data
 from helpers.language import CharMLP, context_pairs, split_names
 from helpers.train import batches
-from helpers.widgets import graph_explorer, lr_explorer, temperature_explorer
+from helpers.attention import TinyGPT, name_sequences, sequence_loss
+from helpers.widgets import attention_explorer, graph_explorer, lr_explorer, temperature_explorer
 
 GOAL = {"median_ms": 150.0, "p95_ms": 300.0}
 GRAPH_GOAL = {"median_ms": 100.0}
+ATTENTION_GOAL = {"median_ms": 100.0}
 GRAPH_REPEATS = 40
 DEFAULT_REPEATS = 40
 # (name, settings changed before timing, number of timed changes)
@@ -121,6 +127,68 @@ def temperature_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 2) -> di
         "goal": GOAL,
     }
     out["ok"] = out["median_ms"] <= GOAL["median_ms"] and out["p95_ms"] <= GOAL["p95_ms"]
+    return out
+
+
+def _trained_gpt(n_epochs: int = 1, lr: float = 6e-3, bs: int = 64):
+    """The `attention` notebook's tiny GPT (3 blocks, 96 wide, 4 heads, context 16), trained briefly (`n_epochs=0`:
+    untrained, which takes as long to look inside)."""
+    X, Y = name_sequences(split_names(load_names()).train, 16)
+    torch.manual_seed(42)
+    model = TinyGPT(16, 96, 4, 3, dropout=0.1)
+    if n_epochs == 0:
+        return model
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=n_epochs, steps_per_epoch=math.ceil(len(X) / bs))
+    for _ in range(n_epochs):
+        for idx in batches(len(X), bs):
+            loss = sequence_loss(model(X[idx]), Y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model
+
+
+def attention_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 1) -> dict:
+    """Train the notebook's tiny GPT for `n_epochs` (not timed), then time `repeats` temperature-slider changes of
+    `attention_explorer()` on the name "christopher" (12 positions), after two warm-up changes; and a few name
+    changes (each redraws the frame: ticks and labels)."""
+    start = time.perf_counter()
+    model = _trained_gpt(n_epochs=n_epochs)
+    train_s = time.perf_counter() - start
+    build_start = time.perf_counter()
+    ex = attention_explorer(model, name="christopher")
+    build_ms = 1000 * (time.perf_counter() - build_start)
+    slider = ex.controls["temperature"]
+    temperatures = [round(10 ** (-1 + 0.06 * (i % 28)), 4) for i in range(repeats + 2)]
+    times, parts = [], []
+    for i, t in enumerate(temperatures):
+        if abs(slider.value - t) < 1e-9:
+            t *= 1.1
+        t0, cpu = time.perf_counter(), time.process_time()
+        slider.value = t
+        if i >= 2:
+            times.append(1000 * (time.perf_counter() - t0))
+            parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    name_ms = []
+    for name in ("emma", "maximiliano", "ava", "christopher", "sophia"):
+        t0 = time.perf_counter()
+        ex.controls["name"].value = name
+        name_ms.append(1000 * (time.perf_counter() - t0))
+    out = {
+        "what": "ms per temperature-slider change of attention_explorer(): run the tiny GPT on a name, sample 8 names, "
+                "redraw 12 heads' weights and the next-character distributions + PNG",
+        **_stats(times),
+        "compute_median_ms": round(statistics.median(p["compute_ms"] for p in parts), 1),
+        "draw_median_ms": round(statistics.median(p["draw_ms"] for p in parts), 1),
+        "cpu_median_ms": round(statistics.median(p["cpu_ms"] for p in parts), 1),
+        "name_change_median_ms": round(statistics.median(name_ms), 1),
+        "build_ms": round(build_ms, 1),
+        "model_train_s": round(train_s, 1),
+        "goal": ATTENTION_GOAL,
+    }
+    out["ok"] = out["median_ms"] <= ATTENTION_GOAL["median_ms"]
     return out
 
 
@@ -208,7 +276,9 @@ def main() -> dict:
     result["lr_explorer_ok"] = result["ok"]
     result["graph_explorer"] = graph_latency()
     result["temperature_explorer"] = temperature_latency()
-    result["ok"] = result["lr_explorer_ok"] and result["graph_explorer"]["ok"] and result["temperature_explorer"]["ok"]
+    result["attention_explorer"] = attention_latency()
+    result["ok"] = (result["lr_explorer_ok"] and result["graph_explorer"]["ok"] and result["temperature_explorer"]["ok"]
+                    and result["attention_explorer"]["ok"])
     result["machine"] = {
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "load_average_1min_before": load_before,

@@ -160,3 +160,13 @@ def test_slider_latency_times_the_temperature_explorer():
     assert result["n"] == 4 and result["median_ms"] > 0 and result["draw_median_ms"] > 0
     assert result["sample_median_ms"] > 0 and result["goal"] == {"median_ms": 150.0, "p95_ms": 300.0}
     assert isinstance(result["ok"], bool) and result["model_train_s"] > 0
+
+
+def test_slider_latency_times_the_attention_explorer():
+    if not os.environ.get("NAMES_DIR"):
+        pytest.skip("set NAMES_DIR to the folder holding names.txt (CI sets it)")
+    sys.path.insert(0, str(ROOT / "src"))
+    result = _load("slider_latency").attention_latency(repeats=4, n_epochs=0)
+    assert result["n"] == 4 and result["median_ms"] > 0 and result["draw_median_ms"] > 0
+    assert result["compute_median_ms"] > 0 and result["name_change_median_ms"] > 0
+    assert result["goal"] == {"median_ms": 100.0} and isinstance(result["ok"], bool)

@@ -296,3 +296,53 @@ def test_graph_explorer_moves_in_a_real_browser(graph_lab):
         shot = ARTIFACTS / "graph_explorer.png"
         page.screenshot(path=str(shot))
         print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowLeft: {text1!r}\nafter step: {text2!r}")
+
+
+@pytest.fixture
+def attention_lab(tmp_path):
+    """JupyterLab on a small notebook with the `attention` notebook's explorer over an untrained tiny GPT (the
+    notebook itself trains for minutes first; what the explorer draws does not depend on the training)."""
+    small = _small_notebook()
+    small.cells[0].source = "# Browser test · the attention explorer"
+    small.cells[-1].source = ("from helpers.attention import TinyGPT\nfrom helpers.widgets import attention_explorer\n"
+                              "set_seed(42)\nattention_explorer(TinyGPT(16, 96, 4, 3), name='christopher')")
+    with _jupyterlab(tmp_path, None, small, "browser_attention_explorer.ipynb") as served:
+        yield served
+
+
+def test_attention_explorer_reacts_in_a_real_browser(attention_lab):
+    url, log = attention_lab
+    scope = ".p2g-attention_explorer"
+    with _browser_page(log, "attention_failure.png") as page:
+        idle = _open_and_run_all(page, url, "attention_explorer(")
+        result = page.locator(f"{scope} .p2g-result").first
+        plot = page.locator(f"{scope} img.p2g-plot, {scope} .p2g-plot img").first
+        page.locator(f"{scope} .p2g-result", has_text="nats per character").first.wait_for(timeout=120_000)
+        idle.first.wait_for(timeout=120_000)
+        plot.wait_for()
+        result.scroll_into_view_if_needed()
+        text0, src0 = result.inner_text(), plot.get_attribute("src")
+        assert ".christopher" in text0 and "T = 1.00" in text0 and src0, text0
+
+        handle = page.locator(f"{scope} .p2g-temperature .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        page.keyboard.press("ArrowRight")  # one step up the log scale: T 1.00 → 1.05
+        changed = (f"([t, s]) => {{ const r = document.querySelector('{scope} .p2g-result');"
+                   f" const i = document.querySelector('{scope} img.p2g-plot, {scope} .p2g-plot img');"
+                   " return r && i && r.innerText !== t && i.getAttribute('src') !== s; }")
+        page.wait_for_function(changed, arg=[text0, src0], timeout=30_000)
+        text1, src1 = result.inner_text(), plot.get_attribute("src")
+        assert "T = 1.05" in text1, text1
+
+        box = page.locator(f"{scope} .p2g-name input").first
+        box.fill("ava")
+        box.press("Enter")  # the text box sends its value on Enter
+        page.wait_for_function(changed, arg=[text1, src1], timeout=30_000)
+        text2 = result.inner_text()
+        assert ".ava" in text2, text2
+
+        page.locator(scope).first.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "attention_explorer.png"
+        page.screenshot(path=str(shot))
+        print(f"\nscreenshot: {shot}\nbefore: {text0!r}\nafter ArrowRight: {text1!r}\nafter typing: {text2!r}")

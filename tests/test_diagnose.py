@@ -11,6 +11,7 @@ from helpers.diagnose import (
     DETECTORS,
     GuardedTestSet,
     Report,
+    check_causal,
     check_eval_mode,
     check_outputs,
     check_overlap,
@@ -445,6 +446,14 @@ def _many_models_on_the_test_set():
     return check_test_set(test)
 
 
+def _unmasked_attention():
+    from helpers.attention import TinyGPT
+
+    torch.manual_seed(0)
+    return check_causal(TinyGPT(context=6, width=8, n_heads=2, n_layers=1, causal=False),
+                        torch.randint(0, 27, (3, 6), generator=torch.Generator().manual_seed(0)))
+
+
 BUGGY = {
     "accumulating_gradients": lambda: run(*setup(), step_fn=_no_zero_grad),
     "target_dtype": lambda: check_targets(torch.randn(8, 4), torch.randint(0, 4, (8,)).float(), nn.CrossEntropyLoss()),
@@ -461,6 +470,7 @@ BUGGY = {
     "mode": _eval_mode_while_training,
     "unshuffled": _sorted_batches,
     "overlap": _shared_validation_examples,
+    "future_leak": _unmasked_attention,
     "test_set_tuning": _many_models_on_the_test_set,
 }
 

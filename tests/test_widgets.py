@@ -43,6 +43,24 @@ def tiny_lm():
     return model
 
 
+@pytest.fixture(scope="module")
+def tiny_gpt():
+    """A tiny GPT trained for a moment on a few names (the `attention` notebook's model, much smaller)."""
+    from helpers.attention import TinyGPT, name_sequences, sequence_loss
+
+    names = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail"]
+    X, Y = name_sequences(names, 10)
+    torch.manual_seed(0)
+    model = TinyGPT(context=10, width=16, n_heads=2, n_layers=2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(60):
+        loss = sequence_loss(model(X), Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
 def _same(a: E.History, b: E.History):
     da, db = a.to_dict(), b.to_dict()
     da.pop("seconds"), db.pop("seconds")
@@ -492,6 +510,8 @@ def _another_value(w):
     if hasattr(w, "options"):
         values = [o[1] if isinstance(o, tuple) else o for o in w.options]
         return next(v for v in values if v != w.value)
+    if isinstance(w.value, str):  # a Text box (a name)
+        return "ava" if w.value != "ava" else "mia"
     if hasattr(w, "base"):  # FloatLogSlider: one step below, or above at the bottom
         low = w.base ** w.min
         return w.value / w.base ** w.step if w.value / w.base ** w.step >= low else w.value * w.base ** w.step
@@ -503,9 +523,10 @@ def _another_value(w):
     ("batch_size_explorer", "compare_batch_sizes"),
     ("quadratic_lr_explorer", "quadratic_descent"),
     ("temperature_explorer", "temperature_samples"),
+    ("attention_explorer", "attention_patterns"),
     ("graph_explorer", "tiny_graph"),
 ])
-def test_every_control_reaches_the_experiment(small, tiny_lm, monkeypatch, explorer, experiment):
+def test_every_control_reaches_the_experiment(small, tiny_lm, tiny_gpt, monkeypatch, explorer, experiment):
     """The forgotten mapping: changing any control must rerun the experiment with the new value."""
     pytest.importorskip("ipywidgets")
     real, calls = getattr(W, experiment), []
@@ -517,7 +538,7 @@ def test_every_control_reaches_the_experiment(small, tiny_lm, monkeypatch, explo
 
     monkeypatch.setattr(W, experiment, spy)
     kwargs = {"quadratic_lr_explorer": {"time": None}, "graph_explorer": {},
-              "temperature_explorer": {"model": tiny_lm}}.get(explorer, {"data": small})
+              "temperature_explorer": {"model": tiny_lm}, "attention_explorer": {"model": tiny_gpt}}.get(explorer, {"data": small})
     if explorer == "lr_explorer":
         kwargs["bs"] = 64
     if explorer == "batch_size_explorer":
@@ -539,6 +560,7 @@ def test_every_control_reaches_the_experiment(small, tiny_lm, monkeypatch, explo
     (W.batch_size_explorer, E.compare_batch_sizes),
     (W.quadratic_lr_explorer, E.quadratic_descent),
     (W.temperature_explorer, E.temperature_samples),
+    (W.attention_explorer, E.attention_patterns),
     (W.graph_explorer, E.tiny_graph),
 ])
 def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
@@ -667,3 +689,68 @@ def test_temperature_figure_draws_each_result():
     assert png[:4] == b"\x89PNG"
     assert [b.get_height() for b in fig.bars] == pytest.approx(r["first_probs"].tolist())
     assert fig.marker.get_xdata()[0] == r["temperature"] and "entropy" in fig.ax_bars.get_title()
+
+
+# ---------------------------------------------------------------- attention_patterns and its explorer
+
+
+def test_attention_patterns_are_the_models_own_numbers(tiny_gpt):
+    from helpers.attention import generate_names
+
+    r = E.attention_patterns(tiny_gpt, "Emma ", temperature=0.5, n_names=5, seed=2)
+    assert r["name"] == "emma" and r["inputs"] == list(".emma") and r["targets"] == list("emma.")
+    with torch.no_grad():
+        logits = tiny_gpt.eval()(torch.tensor([L.encode(".emma")]))[0]
+        weights = torch.stack([w[0] for w in tiny_gpt.attention_weights()])
+    tiny_gpt.train()
+    assert r["weights"].shape == (2, 2, 5, 5)
+    torch.testing.assert_close(torch.as_tensor(r["weights"]), weights)
+    torch.testing.assert_close(torch.as_tensor(r["probs"]), torch.softmax(logits / 0.5, dim=-1))
+    assert r["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, torch.tensor(L.encode("emma."))).item(), rel=1e-5)
+    assert r["names"] == generate_names(tiny_gpt, 5, 0.5, generator=torch.Generator().manual_seed(2))
+    assert (r["weights"][..., 0, 1:] == 0).all()  # the first position sees only itself
+    assert tiny_gpt.training  # left as it was found
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"temperature": 0}, "temperature must be a number > 0"),
+    ({"name": "Zoë"}, "not in the alphabet"),
+    ({"name": "a" * 10}, "reads at most 9"),
+    ({"name": ".emma"}, "without the marker"),
+    ({"seed": -1}, "seed must be a whole number ≥ 0"),
+])
+def test_attention_patterns_refuse_bad_arguments(tiny_gpt, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        E.attention_patterns(tiny_gpt, **kwargs)
+
+
+def test_attention_explorer_reacts_to_its_name_slider_and_button(tiny_gpt):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    ex = W.attention_explorer(tiny_gpt)
+    assert isinstance(ex, ipywidgets.VBox) and "p2g-attention_explorer" in _classes(ex)
+    assert isinstance(ex.controls["name"], ipywidgets.Text) and ex.controls["name"].continuous_update is False
+    assert "p2g-temperature" in _classes(ex.controls["temperature"]) and "p2g-new-names" in _classes(ex.button)
+    text, png = ex.result.value, ex.plot.value
+    assert png[:4] == b"\x89PNG" and ".emma" in text and "nats per character" in text
+
+    ex.controls["temperature"].value = 0.3  # a slider change redraws on the same frame
+    assert ex.history["temperature"] == pytest.approx(0.3, rel=0.05) and ex.plot.value != png
+    assert ex.result.value != text and set(ex.timings) == {"compute_ms", "draw_ms"}
+    ex.controls["name"].value = "ava"  # a new name: a new frame, three positions
+    assert ex.history["inputs"] == list(".ava") and ".ava" in ex.result.value
+    before = ex.history["names"]
+    ex.button.click()
+    assert ex.controls["seed"].value == 1 and ex.history["names"] != before
+    ex.controls["name"].value = "Zoë"  # a bad name is explained in the result line, the widget stays alive
+    assert "Could not run these settings" in ex.result.value and "alphabet" in ex.result.value
+    bundle = ex._repr_mimebundle_()
+    assert "image/png" in bundle and "attention_explorer" in bundle["text/plain"]
+
+
+def test_attention_figure_shows_the_past_only(tiny_gpt):
+    r = E.attention_patterns(tiny_gpt, "mia")
+    fig = P.AttentionFigure(2, 2, tiny_gpt.context)
+    assert fig.draw(r)[:4] == b"\x89PNG"
+    shown = fig.images[0].get_array()
+    assert shown.shape == (10, 10) and shown.mask[0, 1] and not shown.mask[3, 0]  # the future and the padding stay blank
+    assert [t.get_text() for t in fig.heads[0].get_xticklabels()] == list(".mia")

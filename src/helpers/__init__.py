@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 LAYERS: dict[int, tuple[str, ...]] = {
     1: ("env", "plots", "checkpoint", "exercises", "validate"),
     2: ("data", "results"),
-    3: ("train", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics", "language"),
+    3: ("train", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics", "language",
+        "attention"),
     4: ("explorer_plots", "distributed"),
     5: ("widgets",),
 }

@@ -12,6 +12,7 @@ finding; `report.fired` is the set of detector names that fired (the notebook's 
     check_eval_mode(model, expect="eval")          # before measuring validation accuracy
     check_shuffling(batches(n, bs), labels=train_y)  # does the order of the examples mix the classes?
     check_overlap(train_x, valid_x)                  # is the validation set really unseen?
+    check_causal(model, x)                           # does a sequence model read the future?
     test = GuardedTestSet(test_x, test_y)            # score models on the test set through it ...
     check_test_set(test)                             # ... and it says whether choices were made on it
 
@@ -49,6 +50,7 @@ __all__ = [
     "check_eval_mode",
     "check_shuffling",
     "check_overlap",
+    "check_causal",
     "GuardedTestSet",
     "check_test_set",
     "run_detectors",
@@ -73,6 +75,7 @@ DETECTORS = {
     "mode": "model in the wrong train/eval mode",
     "unshuffled": "batches come in long runs of one label",
     "overlap": "validation examples that are also training examples",
+    "future_leak": "a sequence model's prediction changes when a later token changes (no causal mask)",
     "test_set_tuning": "several models were scored on the test set: a choice was made on it",
 }
 
@@ -766,6 +769,50 @@ def check_overlap(train_x: torch.Tensor, valid_x: torch.Tensor) -> Report:
     return report
 
 
+# ------------------------------------------------------------------------------------- sequence models
+
+
+def check_causal(model: nn.Module, x: torch.Tensor, atol: float = 1e-5) -> Report:
+    """Does a next-token model read the future? (detector `future_leak`)
+
+    `model` maps int64 tokens `[batch, T]` to outputs `[batch, T, ...]`, the output at position t predicting token
+    t + 1 from tokens 0…t only. For each position t ≥ 1, the check changes token t of every sequence in `x` (to the
+    next token id) and compares the outputs at positions 0…t-1 before and after: with a correct causal mask they
+    cannot change. If any moves by more than `atol`, the model's training loss is a lie: it can copy the answer
+    from the input instead of predicting it. Runs a copy of the model in eval mode, without gradients, so your
+    model and its random state are untouched. Introduced in the `attention` notebook.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"check_causal: model must be an nn.Module, got {type(model).__name__}.")
+    _require_tensor("x", x, "check_causal")
+    if x.ndim != 2 or x.dtype != torch.int64 or x.shape[1] < 2:
+        raise ValueError(f"check_causal wants int64 token sequences [batch, T] with T ≥ 2, got {x.dtype} "
+                         f"{tuple(x.shape)}.")
+    probe = copy.deepcopy(model).eval()
+    report = Report("check_causal")
+    with torch.no_grad():
+        before = probe(x)
+        n_tokens = before.shape[-1] if before.ndim == 3 else int(x.max()) + 1
+        leaks = []
+        for t in range(1, x.shape[1]):
+            changed = x.clone()
+            changed[:, t] = (changed[:, t] + 1) % n_tokens
+            moved = (probe(changed)[:, :t] - before[:, :t]).abs().max().item()
+            if moved > atol:
+                leaks.append((t, moved))
+    report.notes.append(f"changed each of the tokens 1..{x.shape[1] - 1} in {len(x)} sequence(s), one at a time")
+    if leaks:
+        t, moved = max(leaks, key=lambda leak: leak[1])
+        report.add("future_leak", f"changing a later token changed earlier outputs at {len(leaks)} of "
+                   f"{x.shape[1] - 1} positions (by up to {moved:.3g}, when token {t} changed)",
+                   "the prediction for position t may use only tokens 0..t; a model that sees later tokens can read the "
+                   "answer from its input, so its training loss falls far below what any honest predictor reaches, "
+                   "and it fails when it generates, where the future does not exist yet",
+                   "mask the attention scores of future positions with -inf before the softmax (a lower-triangular "
+                   "mask; is_causal=True in F.scaled_dot_product_attention)")
+    return report
+
+
 # ------------------------------------------------------------------------------------------- test set
 
 
@@ -862,15 +909,17 @@ def run_detectors(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, b
                   step_fn: Callable | None = None, eval_model: nn.Module | None = None,
                   eval_x: torch.Tensor | None = None, order: Iterable | None = None,
                   labels: torch.Tensor | None = None, train_x: torch.Tensor | None = None,
-                  valid_x: torch.Tensor | None = None, test_set: GuardedTestSet | None = None) -> Report:
+                  valid_x: torch.Tensor | None = None, test_set: GuardedTestSet | None = None,
+                  causal_x: torch.Tensor | None = None) -> Report:
     """Run every detector of this module on one training setup and return one combined, silent `Report`.
 
     Each detector runs on what it needs, and is skipped when that is not given:
     `check_training_step(model, loss_fn, optimizer, batch, step_fn=step_fn)` always;
     `check_eval_mode(eval_model, expect="eval", x=eval_x)` with `eval_model` (the model as you would evaluate it);
     `check_shuffling(order, labels=labels)` with `order`; `check_overlap(train_x, valid_x)` with both;
-    `check_test_set(test_set)` with `test_set`. Introduced in the `bug_zoo` notebook, where it fills the
-    bug × detector table.
+    `check_test_set(test_set)` with `test_set`; `check_causal(model, causal_x)` with `causal_x` (token sequences,
+    for a next-token model such as the `attention` notebook's). Introduced in the `bug_zoo` notebook, where it
+    fills the bug × detector table.
     """
     report = Report("run_detectors")
     report.extend(check_training_step(model, loss_fn, optimizer, batch, step_fn=step_fn, verbose=False))
@@ -884,6 +933,8 @@ def run_detectors(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, b
         report.extend(check_overlap(train_x, valid_x))
     if test_set is not None:
         report.extend(check_test_set(test_set))
+    if causal_x is not None:
+        report.extend(check_causal(model, causal_x))
     return report
 
 

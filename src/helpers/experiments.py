@@ -12,6 +12,9 @@ or `widgets`, which sit on top of it. A notebook or a test calls these directly;
 - `experiment_data(data)` is the 3-vs-7 data every experiment trains on (loaded once, then cached).
 - `temperature_samples(model, temperature, ...)` draws names from the `language_model` notebook's trained
   next-character model at a temperature and measures the entropy of its next-character distributions.
+- `attention_patterns(model, name, temperature, ...)` runs the `attention` notebook's tiny GPT on one name and
+  returns every head's attention weights, the next-character distribution at every position, and names sampled
+  at a temperature.
 - `tiny_graph(...)` and `tiny_graph_step(...)` are the `backprop` notebook's one-neuron network, run forward
   and backward with `helpers.autograd.Value`, and one gradient step on its weights.
 
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import attention as attn
 from . import language
 from .autograd import Value, topological_order
 from .data import three_vs_seven
@@ -55,6 +59,7 @@ __all__ = [
     "quadratic_loss_grid",
     "TEMPERATURE_RANGE",
     "temperature_samples",
+    "attention_patterns",
     "GRAPH_RANGE",
     "GRAPH_PARAMS",
     "tiny_graph",
@@ -568,6 +573,55 @@ def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed
         "mean_entropy": float(language.entropy(step_probs).mean()),
         "max_entropy": math.log(language.VOCAB_SIZE),
         "curve_t": curve_t, "curve_entropy": curve.numpy(),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Looking inside the tiny GPT of the `attention` notebook.
+# --------------------------------------------------------------------------------------------------
+
+
+def attention_patterns(model, name: str = "emma", temperature: float = 1.0, n_names: int = 8, seed: int = 0) -> dict:
+    """Run a trained `TinyGPT` on one name and report what each head looks at and what the model predicts.
+
+    The model reads "." + `name` (lower-case letters; at most `model.context - 1` of them). Returns a dict with
+    - `inputs`: the characters read, one per position ('.', then the name), `targets`: what comes next at each;
+    - `weights`: float `[layers, heads, T, T]`, row t = how much position t's head attends to each position ≤ t;
+    - `probs`: `[T, 27]`, the next-character distribution at every position at `temperature`, and `loss`: the
+      name's average cross-entropy (nats per character, at T = 1, the end marker included);
+    - `names`: `n_names` names drawn at `temperature` with a generator seeded with `seed` (same seed, same
+      random numbers: two temperatures are compared on the same draws).
+    A temperature ≤ 0, a character outside a–z or a name too long for the context raise a ValueError that says
+    why. Introduced in the `attention` notebook.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string such as 'emma', got {type(name).__name__}.")
+    name = name.strip().lower()
+    if language.MARK in name:
+        raise ValueError(f"type the name without the marker '{language.MARK}': the model adds it at the start.")
+    n_names = positive_int(n_names, "n_names", example="8")
+    seed = positive_int(seed, "seed", example="0, 1, 2", minimum=0)
+    language.temperature_probs(torch.zeros(1), temperature)  # checks the temperature, with the reason
+    if len(name) + 1 > model.context:
+        raise ValueError(f"{name!r} has {len(name)} letters; this model reads at most {model.context - 1} "
+                         f"(its context is {model.context} positions, one of them the start marker).")
+    X, Y = attn.name_sequences([name], len(name) + 1)
+    device = next(model.parameters()).device
+    was_training = model.training
+    with _one_thread(), torch.no_grad():
+        model.eval()
+        try:
+            logits = model(X.to(device))[0].float().cpu()
+            weights = torch.stack([w[0].float().cpu() for w in model.attention_weights()])
+            names = attn.generate_names(model, n_names, temperature, generator=torch.Generator().manual_seed(seed))
+        finally:
+            model.train(was_training)
+    return {
+        "name": name, "temperature": float(temperature), "seed": seed,
+        "inputs": list(language.decode(X[0])), "targets": list(language.decode(Y[0])),
+        "weights": weights.numpy(), "probs": language.temperature_probs(logits, temperature).numpy(),
+        "loss": float(torch.nn.functional.cross_entropy(logits, Y[0])),
+        "names": names,
     }
 
 

@@ -9,6 +9,8 @@ or a notebook can call these without any widget.
 - `batch_size_figure(rows)` and `batch_size_table(rows)`: the batch-size comparison as plots and a table.
 - `QuadraticFigure().draw(result)`: gradient descent on the quadratic's loss surface.
 - `TemperatureFigure().draw(result)`: `temperature_samples`' first-letter distribution and its entropy.
+- `AttentionFigure(layers, heads, context).draw(result)`: `attention_patterns`' heads as heat maps over the
+  characters so far, beside the next-character distribution at every position.
 - `GraphFigure().draw(graph, losses)`: the graph explorer's computational graph, every node with its value
   and gradient, beside the loss after each step.
 - `new_figure(...)` and `png_bytes(fig)`: the two steps every figure here shares (a new explorer uses them).
@@ -34,6 +36,7 @@ __all__ = [
     "batch_size_table",
     "QuadraticFigure",
     "TemperatureFigure",
+    "AttentionFigure",
     "GraphFigure",
 ]
 
@@ -308,6 +311,90 @@ class TemperatureFigure:
         self.ax_bars.set_title(f"First letter at T = {r['temperature']:.2f}: entropy {r['first_entropy']:.2f} nats")
         self.ax_curve.set_title("Entropy of the first-letter distribution")
         return png_bytes(self.fig)
+
+
+class AttentionFigure:
+    """`attention_patterns`' result: one heat map per head (a row per layer), row t = what position t looks at
+    among the characters so far, and on the right the next-character distribution at every position, the
+    character that really comes next outlined. The axes and images are made once, `context` wide; a new name
+    redraws the frame (ticks, limits) once, and every other change only redraws the images and the title on that
+    frame (blitting), which keeps a slider change fast.
+    """
+
+    def __init__(self, n_layers: int, n_heads: int, context: int):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        from .language import ALPHABET
+
+        self.context = context
+        self.fig = Figure(figsize=(1.7 * n_heads + 3.4, 1.75 * n_layers + 0.8), dpi=72)
+        FigureCanvasAgg(self.fig)
+        grid = self.fig.add_gridspec(n_layers, n_heads + 1, width_ratios=[1] * n_heads + [1.5],
+                                     left=0.04, right=0.98, bottom=0.08, top=0.88, wspace=0.35, hspace=0.5)
+        blank = np.full((context, context), np.nan)
+        self.heads, self.images = [], []
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                ax = self.fig.add_subplot(grid[layer, head])
+                self.images.append(ax.imshow(blank, cmap="Blues", vmin=0, vmax=1, interpolation="nearest"))
+                ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=8)
+                ax.tick_params(length=0, labelsize=7)
+                self.heads.append(ax)
+        self.ax_probs = self.fig.add_subplot(grid[:, n_heads])
+        self.probs_image = self.ax_probs.imshow(np.full((len(ALPHABET), context), np.nan), cmap="Oranges", vmin=0,
+                                                vmax=1, aspect="auto", interpolation="nearest")
+        self.truth, = self.ax_probs.plot([], [], "s", ms=8, mfc="none", mec="C3", mew=1.5, label="what came next")
+        self.ax_probs.set_yticks(range(len(ALPHABET)), list(ALPHABET), fontsize=7)
+        self.ax_probs.tick_params(length=0, labelsize=7)
+        self.ax_probs.set_title("next character, at each position", fontsize=8)
+        self.ax_probs.set_xlabel("position (the character just read)", fontsize=8)
+        self.ax_probs.legend(loc="lower right", fontsize=7)
+        self.title = self.fig.text(0.04, 0.95, "", fontsize=10)
+        self.dynamic = [*self.images, self.probs_image, self.truth, self.title]
+        self.shown_inputs, self.background = None, None
+
+    def _frame(self, inputs: list[str]) -> None:
+        if inputs == self.shown_inputs:
+            return
+        T = len(inputs)
+        for ax in self.heads:
+            ax.set_xlim(-0.5, T - 0.5)
+            ax.set_ylim(T - 0.5, -0.5)
+            ax.set_xticks(range(T), inputs)
+            ax.set_yticks(range(T), inputs)
+        self.ax_probs.set_xlim(-0.5, T - 0.5)
+        self.ax_probs.set_xticks(range(T), inputs)
+        for artist in self.dynamic:
+            artist.set_visible(False)
+        self.fig.canvas.draw()
+        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        for artist in self.dynamic:
+            artist.set_visible(True)
+        self.shown_inputs = list(inputs)
+
+    def draw(self, r: dict) -> bytes:
+        """PNG bytes of one `attention_patterns` result."""
+        from .language import ALPHABET
+
+        T, inputs = len(r["inputs"]), r["inputs"]
+        self._frame(inputs)
+        below = np.tril(np.ones((T, T))) > 0  # the past and the present; the future stays blank
+        for image, w in zip(self.images, np.asarray(r["weights"]).reshape(-1, T, T)):
+            padded = np.full((self.context, self.context), np.nan)
+            padded[:T, :T] = np.where(below, w, np.nan)
+            image.set_data(padded)
+        probs = np.full((len(ALPHABET), self.context), np.nan)
+        probs[:, :T] = np.asarray(r["probs"]).T
+        self.probs_image.set_data(probs)
+        self.truth.set_data(range(T), [ALPHABET.index(c) for c in r["targets"]])
+        self.title.set_text(f"Reading '.{r['name']}': each head's row = the position that looks, columns = what it "
+                            f"looks at.  Right: T = {r['temperature']:.2f}; loss {r['loss']:.2f} nats/char (T = 1)")
+        canvas = self.fig.canvas
+        canvas.restore_region(self.background)
+        for artist in self.dynamic:
+            (artist.axes or self.fig).draw_artist(artist)
+        return png_bytes(self.fig, draw=False)
 
 
 _WEIGHT_COLOUR = "#d9ead3"  # the weights a step changes: green, the inputs stay blue

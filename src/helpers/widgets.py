@@ -8,6 +8,8 @@ Layer 5 of the helpers package (the top): the experiments live in `helpers.exper
 - `quadratic_lr_explorer()` draws every step of `quadratic_descent` on the loss surface.
 - `temperature_explorer(model)` samples names from a trained next-character model (`temperature_samples`)
   with a temperature slider and a button for fresh samples, and shows the entropy of the choices.
+- `attention_explorer(model)` shows what each head of the `attention` notebook's tiny GPT looks at in a name you
+  type, the next-character distribution at every position, and names sampled at a temperature you set.
 - `graph_explorer()` puts sliders on the inputs and weights of `tiny_graph`'s one-neuron network and redraws
   its computational graph, every node with its value and gradient; a "step" button takes a gradient step.
 - `make_explorer(...)` is what each of them is built with.
@@ -24,8 +26,8 @@ value to the experiment under its key (`Explorer.values()`), so no code maps a c
 A new explorer is an experiment function in `experiments`, a figure in `explorer_plots`, and a function here
 that builds the table and an `update(ex, **values)` and returns `make_explorer(...).update()`.
 Introduced in the `three_vs_seven` notebook (`lr_explorer`, `batch_size_explorer`), the `gradients`
-notebook (`quadratic_lr_explorer`), the `backprop` notebook (`graph_explorer`) and the `language_model`
-notebook (`temperature_explorer`).
+notebook (`quadratic_lr_explorer`), the `backprop` notebook (`graph_explorer`), the `language_model`
+notebook (`temperature_explorer`) and the `attention` notebook (`attention_explorer`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from .experiments import (
     QUADRATIC_VERDICTS,
     TEMPERATURE_RANGE,
     History,
+    attention_patterns,
     check_experiment_args,
     compare_batch_sizes,
     experiment_data,
@@ -62,6 +65,7 @@ from .experiments import (
     tiny_graph_step,
 )
 from .explorer_plots import (
+    AttentionFigure,
     GraphFigure,
     LossAccuracyFigure,
     QuadraticFigure,
@@ -77,6 +81,7 @@ __all__ = [
     "batch_size_explorer",
     "quadratic_lr_explorer",
     "temperature_explorer",
+    "attention_explorer",
     "graph_explorer",
     # still importable from here, but they live in helpers.experiments now: import them from there
     "OPTIMIZERS",
@@ -441,6 +446,53 @@ def temperature_explorer(model, temperature: float = 1.0, n_names: int = 12, see
         ex.timings = {"sample_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
 
     ex = make_explorer("temperature_explorer", controls, update, temperature_samples, row_end=[button])
+    ex.button = button
+    button.on_click(lambda _b: setattr(ex.controls["seed"], "value", ex.controls["seed"].value + 1))
+    return ex.update()
+
+
+def attention_explorer(model, name: str = "emma", temperature: float = 1.0, n_names: int = 8, seed: int = 0):
+    """A text box for a name, a temperature slider and a "New names" button over a trained `TinyGPT` (the
+    `attention` notebook's): each change runs the model on the name (`attention_patterns`) and draws every
+    head's attention weights over the characters so far and the next-character distribution at every position,
+    and lists `n_names` names sampled at the temperature. The button moves to the next seed. Introduced in the
+    `attention` notebook.
+    """
+    ipywidgets = _widgets()
+    attention_patterns(model, name, temperature, n_names, seed)  # bad arguments fail here, clearly
+    low, high = TEMPERATURE_RANGE
+    controls = {
+        "name": ipywidgets.Text(value=name, description="name", continuous_update=False, style=_STYLE,
+                                layout=ipywidgets.Layout(width="260px")),
+        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
+                                                 step=0.02, description="temperature", readout_format=".2f",
+                                                 continuous_update=False, style=_STYLE),
+        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
+                                          layout=ipywidgets.Layout(width="150px")),
+    }
+    button = ipywidgets.Button(description="New names", button_style="primary")
+    button.add_class("p2g-new-names")
+    layers, heads = len(model.blocks), model.blocks[0].attn.n_heads
+    drawer = AttentionFigure(layers, heads, model.context)
+
+    def update(ex, **values):
+        t0 = time.perf_counter()
+        r = attention_patterns(model, n_names=n_names, **values)
+        t1 = time.perf_counter()
+        ex.plot.value = drawer.draw(r)
+        t2 = time.perf_counter()
+        ex.previous, ex.history = ex.history, r
+        best = r["probs"][-1].argmax()
+        after = (f"'.{r['name']}': loss {r['loss']:.2f} nats per character; after it, the most likely next character "
+                 f"is {'.' if best == 0 else chr(ord('a') + best - 1)!r} (p = {r['probs'][-1].max():.2f} at "
+                 f"T = {r['temperature']:.2f}). Sampled at T = {r['temperature']:.2f}, seed {r['seed']}")
+        shown = ", ".join(html.escape(n or "(empty)") for n in r["names"])
+        ex.result.value = f"{_CSS}{html.escape(after)}: {shown}"
+        ex.summary = f"{after}: {', '.join(r['names'])}"
+        ex.timings = {"compute_ms": 1000 * (t1 - t0), "draw_ms": 1000 * (t2 - t1)}
+
+    ex = make_explorer("attention_explorer", controls, update, attention_patterns, row_end=[button])
+    ex.hint = "type a name or move the slider in Jupyter"
     ex.button = button
     button.on_click(lambda _b: setattr(ex.controls["seed"], "value", ex.controls["seed"].value + 1))
     return ex.update()
