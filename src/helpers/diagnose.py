@@ -799,7 +799,9 @@ class GuardedTestSet:
     the learning rate, which of several models wins) is made on a validation set, and the final model is scored
     on the test set once. Keep the test images behind this guard and score with `accuracy(model)`: it records a
     fingerprint of the model's weights, so scoring one final model twice is fine, while scoring several models (or
-    one model after more training) shows that a choice could have been made on the test set.
+    one model after more training) shows that a choice could have been made on the test set. It counts only the
+    models scored through it: a new guard around images that were already used starts from zero, so wrap each test
+    slice once, before its first look, and keep that guard.
 
         test = GuardedTestSet(test_x, test_y)
         test.accuracy(final_model)      # once, at the end
