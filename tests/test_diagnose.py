@@ -174,6 +174,35 @@ def test_output_checks_against_torch():
     assert check_outputs(torch.randn(32), nn.BCEWithLogitsLoss()).ok
 
 
+def test_relu_before_the_loss_is_named_and_logits_are_not():
+    logits = torch.randn(32, 10)
+    for loss_fn in (nn.CrossEntropyLoss(), F.cross_entropy):
+        report = check_outputs(torch.relu(logits), loss_fn)
+        assert report.fired == {"relu_before_loss"}, str(report)
+        zeros = (logits <= 0).float().mean().item()
+        assert f"({zeros:.0%} of them are exactly 0)" in report.findings[0].what
+        assert check_outputs(logits, loss_fn).ok
+        assert check_outputs(F.softplus(logits), loss_fn).fired == {"relu_before_loss"}  # never negative either
+        assert check_outputs(torch.softmax(logits, 1), loss_fn).fired == {"softmax_before_loss"}  # the other bug
+    assert check_outputs(torch.relu(torch.randn(32)) * 5, nn.BCEWithLogitsLoss()).fired == {"relu_before_loss"}
+    assert check_outputs(torch.relu(logits[:1, :4]), nn.CrossEntropyLoss()).ok  # 4 numbers: too few to tell
+    # a trained model's raw logits are negative for the classes it rules out: quiet after training too
+    model, loss_fn, opt, (x, y) = setup()
+    for _ in range(200):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        assert (model(x).argmax(1) == y).float().mean() > 0.95
+        assert check_outputs(model(x), loss_fn).ok
+
+
+def test_relu_after_the_last_layer_fires_in_the_training_step():
+    model, loss_fn, opt, batch = setup()
+    model.append(nn.ReLU())
+    assert "relu_before_loss" in run(model, loss_fn, opt, batch).fired
+
+
 def test_learning_rate_far_too_high_fires():
     model, loss_fn, opt, batch = setup(lr=1e4)
     assert run(model, loss_fn, opt, batch).fired & {"nan_loss", "loss_not_falling"}
@@ -409,6 +438,12 @@ def _softmax_model():
     return run(model, loss_fn, opt, batch)
 
 
+def _relu_model():
+    model, loss_fn, opt, batch = setup()
+    model.append(nn.ReLU())
+    return run(model, loss_fn, opt, batch)
+
+
 def _nan_input():
     model, loss_fn, opt, (x, y) = setup()
     x = x.clone()
@@ -460,6 +495,7 @@ BUGGY = {
     "target_shape": lambda: check_targets(torch.randn(8, 1), torch.rand(8), nn.MSELoss()),
     "target_range": lambda: check_targets(torch.randn(8, 2), torch.tensor([3, 7] * 4), nn.CrossEntropyLoss()),
     "softmax_before_loss": _softmax_model,
+    "relu_before_loss": _relu_model,
     "loss_not_falling": lambda: run(*setup(lr=1e-6)),
     "nan_loss": _nan_input,
     "loss_error": lambda: run(*setup()[:3], (make_data()[0], make_data()[1].float())),

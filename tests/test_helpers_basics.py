@@ -424,6 +424,7 @@ def test_the_course_reference_file_is_consistent():
     (torch.tensor([1, 2, 4]), torch.tensor([1, 2, 3]), "❌", "1 of 3 values differ"),
     (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "❌", "NaN"),
     (torch.tensor(0.5), 0.5, "❌", "expected a number, got a tensor of shape () and dtype torch.float32 (use .item()"),
+    (torch.arange(4) > 1, 2, "❌", "that is 4 values, not one (reduce them first, with .sum() or .mean(), then .item())"),
     ([1.0, 2.0], torch.tensor([1.0, 2.0]), "❌", "expected a tensor, got a list"),
     (0.5, 0.5000001, "✅", "correct"),
     (0.6, 0.5, "❌", "got 0.6, but the expected value is 0.5"),
@@ -475,12 +476,12 @@ _SUM = "that is the sum: divide by the number of items"
      "❌", "you averaged over the wrong dimension"),
     (torch.tensor(6.0), 2.0, [(6.0, _SUM)], "❌", "(use .item()"),  # a tensor is not the number 6.0: rules are the same
     # lists
-    ([28, 28], (28, 28), [([28, 28], "unused")], "✅", "correct"),
+    ([28, 28], (28, 28), [([28, 27], "unused")], "✅", "correct"),
     ([784], (28, 28), [([784], "that is the flattened size: keep the two dimensions")], "❌", "flattened size"),
     ([784, 1], (28, 28), [([784], "that is the flattened size")], "❌", "item 0: got 784"),
-    # the right answer wins, even when an author lists it as a mistake
-    (2.0, 2.0, [(2.0, "never shown")], "✅", "correct"),
-    (torch.ones(3), torch.ones(3), [(torch.ones(3), "never shown")], "✅", "correct"),
+    # the right answer is right, whatever mistakes are listed
+    (2.0, 2.0, [(6.0, "never shown")], "✅", "correct"),
+    (torch.ones(3), torch.ones(3), [(torch.zeros(3), "never shown")], "✅", "correct"),
     # an answer that is not there yet is not a mistake
     (..., 2.0, [(6.0, _SUM)], "⏳", "not answered yet"),
     # a surprising answer type is no match, and no traceback
@@ -509,8 +510,57 @@ def test_check_mistakes_with_a_test_function(capsys):
     even = lambda a: None if a % 2 == 0 else "it should be even"  # noqa: E731
     assert check("t", 3, test=even, mistakes=[(3, "3 is odd: add one")]) is False
     assert "3 is odd: add one" in capsys.readouterr().out
-    assert check("t", 4, test=even, mistakes=[(4, "never shown")]) is True
+    assert check("t", 4, test=even, mistakes=[(3, "never shown")]) is True
     assert "never shown" not in capsys.readouterr().out
+
+
+# A check validates its own mistakes on every call, even before an answer: an exercise cell that runs (nbval runs
+# every one) tests each listed mistake against the check it belongs to.
+@pytest.mark.parametrize("expected, mistakes, words", [
+    (2.0, [(2.0, "never shown")], "mistakes[0] is accepted as the right answer (it matches expected)"),
+    (2.0, [(6.0, _SUM), (2.0000001, "within the tolerance")], "mistakes[1] is accepted as the right answer"),
+    (torch.ones(3), [(torch.ones(3, dtype=torch.float64), "float widths may differ")], "accepted as the right answer"),
+    ((28, 28), [([28, 28], "a list equals the tuple")], "accepted as the right answer"),
+    (2.0, [(6.0, _SUM), (6.00000001, "never reached")], "mistakes[1] would get the explanation of mistakes[0] (they "
+                                                         "are equal within rtol/atol)"),
+    (torch.ones(2), [(torch.zeros(2), "a"), (torch.tensor([1.0, 0.0]), "b"), (torch.zeros(2), "c")],
+     "mistakes[2] would get the explanation of mistakes[0]"),
+    (2.0, [(float("nan"), "never matched")], "mistakes[0] (float nan) does not match itself"),
+])
+def test_check_refuses_mistakes_it_cannot_tell(expected, mistakes, words):
+    for answer in (..., 6.0, expected):  # before an answer, on a wrong one, on the right one
+        with pytest.raises(ValueError) as info:
+            check("t", answer, expected, mistakes=mistakes)
+        assert str(info.value).startswith("check('t'): "), info.value
+        assert words in str(info.value), info.value
+
+
+def test_check_tells_wrong_functions_by_the_sentence_of_the_test(capsys):
+    def doubles(f):
+        return None if [f(1), f(2)] == [2, 4] else f"f(1), f(2) gave {[f(1), f(2)]}, expected [2, 4]"
+
+    mistakes = [(lambda x: x + 1, "you added one: multiply by 2"), (lambda x: x * x, "you squared: multiply by 2")]
+    assert check("t", ..., test=doubles, mistakes=mistakes) is False
+
+    def learners_plus_one(x):  # another function, the same mistake
+        return 1 + x
+
+    assert check("t", learners_plus_one, test=doubles, mistakes=mistakes) is False
+    assert "you added one: multiply by 2" in capsys.readouterr().out
+    assert check("t", lambda x: x ** 2, test=doubles, mistakes=mistakes) is False
+    assert "you squared" in capsys.readouterr().out
+    assert check("t", lambda x: 3 * x, test=doubles, mistakes=mistakes) is False  # no listed mistake: the test's
+    assert "f(1), f(2) gave [3, 6], expected [2, 4]" in capsys.readouterr().out   # own sentence
+    assert check("t", lambda x: x + x, test=doubles, mistakes=mistakes) is True
+    # wrong values that are not functions are still compared by value
+    assert check("t", 3, test=lambda a: None if a == 4 else "not 4", mistakes=[(3, "off by one")]) is False
+    assert "off by one" in capsys.readouterr().out
+
+    with pytest.raises(ValueError, match=r"mistakes\[0\] is accepted as the right answer \(its test accepts it\)"):
+        check("t", ..., test=doubles, mistakes=[(lambda x: 2 * x, "never shown")])
+    with pytest.raises(ValueError, match=r"mistakes\[1\] would get the explanation of mistakes\[0\] \(its test "
+                                         r"rejects both with the same sentence"):
+        check("t", ..., test=doubles, mistakes=[(lambda x: x + 1, "a"), (lambda x: 1 + x, "b")])
 
 
 @pytest.mark.parametrize("mistakes, words", [

@@ -43,6 +43,25 @@ def test_has_self_checked_exercises(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_lists_its_mistakes_and_has_a_solution(path):
+    """An exercise cell names the wrong answers learners give (`mistakes=`): `check` runs each of them through the
+    check on every call, so nbval, which runs every exercise cell, tests every listed mistake. Its collapsed
+    solution cell asserts the same check, so the right answer is tested too."""
+    cells = [c for c in _cells(path) if c.cell_type == "code"]
+    hidden = [c for c in cells if c.metadata.get("jupyter", {}).get("source_hidden")]
+    names = []
+    for c in cells:
+        found = re.search(r'^check\("(\d+\.\d+) ', c.source, re.M)
+        if found and c not in hidden:
+            names.append(found.group(1))
+            assert "mistakes=" in c.source, f"exercise {found.group(1)} lists no likely mistakes (mistakes=)"
+    assert names, "no exercise found"
+    for name in names:
+        assert any(f'assert check("{name} ' in c.source for c in hidden), f"exercise {name}: no collapsed solution " \
+                                                                             f"that ends with assert check(...)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_never_imports_torchvision_or_fastai_vision_unguarded(path):
     for cell in _cells(path):
         if cell.cell_type != "code":

@@ -65,6 +65,7 @@ DETECTORS = {
     "target_shape": "targets and outputs have shapes that do not fit (or silently broadcast)",
     "target_range": "class indices outside 0..C-1",
     "softmax_before_loss": "outputs are already probabilities for a loss that wants logits",
+    "relu_before_loss": "outputs are never negative for a loss that wants logits (a ReLU after the last layer)",
     "loss_not_falling": "loss does not fall when training on one repeated batch",
     "nan_loss": "loss is NaN or infinite",
     "loss_error": "computing the loss raised an error",
@@ -286,7 +287,10 @@ def check_outputs(outputs: torch.Tensor, loss_fn) -> Report:
     """Look at what the model gives the loss: probabilities where logits are expected, or the reverse.
 
     Fires `softmax_before_loss` when the rows already sum to one for cross-entropy, when every output lies in
-    [0, 1] for BCEWithLogitsLoss, or when NLLLoss gets something other than log-probabilities.
+    [0, 1] for BCEWithLogitsLoss, or when NLLLoss gets something other than log-probabilities; and
+    `relu_before_loss` when cross-entropy or BCEWithLogitsLoss gets (at least 8) outputs none of which is
+    negative: raw logits of a working model are negative for the classes it rules out, so outputs that never are
+    have been through a ReLU (or another non-negative function) after the last layer.
     """
     _require_tensor("outputs", outputs, "check_outputs")
     report = Report("check_outputs")
@@ -297,6 +301,15 @@ def check_outputs(outputs: torch.Tensor, loss_fn) -> Report:
                    "cross-entropy applies its own (log-)softmax; a second softmax squeezes every score into [0, 1], "
                    "so the loss can never get near 0 and the gradients shrink: training crawls",
                    "remove the softmax from the model (nn.Softmax / .softmax(1)) and feed raw logits to the loss")
+    elif kind in ("ce", "bce_logits") and out.numel() >= 8 and bool((out >= 0).all()) \
+            and not (kind == "bce_logits" and bool((out <= 1).all())):  # all in [0, 1]: the sigmoid, below
+        report.add("relu_before_loss", f"no output is negative ({float((out == 0).float().mean()):.0%} of them are "
+                   "exactly 0): the logits went through a ReLU (or another function that is never negative)",
+                   "the loss wants logits, which go below 0 for what the model rules out; a ReLU clips every negative "
+                   "score to 0, where its gradient is 0, so a wrong class can never be pushed below 0, and a clipped "
+                   "right class gets no signal at all. Training often still works, which is why this bug ships",
+                   "remove the activation after the last layer (an nn.ReLU at the end of the nn.Sequential) and feed "
+                   "the raw scores to the loss")
     elif kind == "nll" and out.ndim == 2:
         if outputs_sum_to_one(out):
             report.add("softmax_before_loss", "NLLLoss gets probabilities, not log-probabilities",
@@ -833,7 +846,9 @@ class GuardedTestSet:
     the learning rate, which of several models wins) is made on a validation set, and the final model is scored
     on the test set once. Keep the test images behind this guard and score with `accuracy(model)`: it records a
     fingerprint of the model's weights, so scoring one final model twice is fine, while scoring several models (or
-    one model after more training) shows that a choice could have been made on the test set.
+    one model after more training) shows that a choice could have been made on the test set. It counts only the
+    models scored through it: a new guard around images that were already used starts from zero, so wrap each test
+    slice once, before its first look, and keep that guard.
 
         test = GuardedTestSet(test_x, test_y)
         test.accuracy(final_model)      # once, at the end

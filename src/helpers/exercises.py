@@ -11,7 +11,10 @@ prints one line: ✅ when it matches, ⏳ when the cell still holds `...` or Non
 otherwise. The reason is the explanation of a known mistake when the answer matches one of `mistakes` (with
 the same tolerance and rules as the right answer), else what is structurally wrong (wrong type, wrong shape,
 wrong dtype, wrong values and by how much). It returns True only on a match with `expected`, so a solution
-cell can `assert check(...)` and the tests notice when a solution stops working.
+cell can `assert check(...)` and the tests notice when a solution stops working. Each call also runs the
+listed mistakes through the check (even while the answer is still `...`) and raises when one of them would
+pass, or would get another mistake's explanation: a check that cannot catch its own mistakes is an author's
+error, and the notebook tests find it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ def explain_mismatch(answer: Any, expected: Any, rtol: float = 1e-4, atol: float
         return None if answer is expected or answer == expected else f"expected {expected}, got {answer!r}."
     if number_expected:  # a number is expected: a one-element tensor gets the `.item()` advice
         if not isinstance(answer, (int, float, np.number)) or isinstance(answer, bool):
+            if isinstance(answer, torch.Tensor) and answer.numel() != 1:
+                return (f"expected a number, got {_describe(answer)}: that is {answer.numel():,} values, not one "
+                        f"(reduce them first, with .sum() or .mean(), then .item())." if answer.numel() else
+                        f"expected a number, got {_describe(answer)}, an empty tensor.")
             return f"expected a number, got {_describe(answer)}" + (
                 " (use .item() to turn a one-element tensor into a number)." if isinstance(answer, torch.Tensor) else "."
             )
@@ -114,6 +121,50 @@ def _matches(answer: Any, value: Any, rtol: float, atol: float) -> bool:
         return False
 
 
+def _verdict(answer: Any, expected: Any, test: Callable[[Any], str | None] | None, rtol: float, atol: float) -> str | None:
+    """None when `answer` is right, else the sentence saying why not (a test that raises gives its error)."""
+    try:
+        return test(answer) if test is not None else explain_mismatch(answer, expected, rtol, atol)
+    except Exception as e:  # a learner's answer of a surprising type should give feedback, not a traceback
+        return f"checking the answer raised {type(e).__name__}: {e}"
+
+
+def _is_mistake(answer: Any, answer_why: str | None, wrong: Any, wrong_why: str | None, by_sentence: bool,
+                rtol: float, atol: float) -> bool:
+    """Whether a wrong answer is this listed mistake: equal to its wrong value (the rules of `explain_mismatch`),
+    or, for a wrong function graded by a `test` (`by_sentence`), rejected by the test with the very same sentence."""
+    return answer_why == wrong_why if by_sentence else _matches(answer, wrong, rtol, atol)
+
+
+def _checked_mistakes(name: str, pairs: list[tuple[Any, str]], expected: Any,
+                      test: Callable[[Any], str | None] | None, rtol: float,
+                      atol: float) -> list[tuple[Any, str, str, bool]]:
+    """Run every listed mistake through the check itself; return (wrong, explanation, sentence, by_sentence) each.
+
+    Raises a ValueError (an author's error, shown even before an answer) when the check accepts a wrong value as
+    right (it could never catch that mistake), or when a wrong value would get another pair's explanation (an
+    earlier pair's, or none: a NaN equals nothing, not even itself)."""
+    checked = []
+    for i, (wrong, explanation) in enumerate(pairs):
+        sentence = _verdict(wrong, expected, test, rtol, atol)
+        if sentence is None:
+            graded = "its test accepts it" if test is not None else "it matches expected"
+            raise ValueError(f"check({name!r}): mistakes[{i}] is accepted as the right answer ({graded}), so the "
+                             f"check cannot catch this mistake: fix the wrong value, or make the check stricter.")
+        by_sentence = test is not None and callable(wrong)
+        if not by_sentence and not _matches(wrong, wrong, rtol, atol):
+            raise ValueError(f"check({name!r}): mistakes[{i}] ({_describe(wrong)}) does not match itself (a NaN "
+                             f"equals nothing), so no answer could ever get its explanation.")
+        for j, (earlier, _, earlier_sentence, earlier_by_sentence) in enumerate(checked):
+            if _is_mistake(wrong, sentence, earlier, earlier_sentence, earlier_by_sentence, rtol, atol):
+                how = (f"its test rejects both with the same sentence ({sentence!r})" if earlier_by_sentence
+                       else "they are equal within rtol/atol")
+                raise ValueError(f"check({name!r}): mistakes[{i}] would get the explanation of mistakes[{j}] "
+                                 f"({how}): drop one of them, or make the check tell them apart.")
+        checked.append((wrong, explanation, sentence, by_sentence))
+    return checked
+
+
 def check(
     name: str,
     answer: Any,
@@ -132,19 +183,23 @@ def check(
     `mistakes` names the wrong answers learners really give: a list of `(wrong_value, explanation)` pairs (a
     wrong value can be a number, a tensor, a list, anything `expected` can be). A wrong answer that matches a
     wrong value, with the same `rtol`/`atol` and rules as `explain_mismatch`, prints that explanation instead of
-    the structural message (the first matching pair wins). The right answer always wins: an answer that passes is
-    ✅ even if a wrong value happens to equal it.
+    the structural message. With `test`, a wrong value may also be a wrong *function* (for an exercise whose
+    answer is a function): functions cannot be compared, so a learner's answer is that mistake when `test`
+    rejects it with the very same sentence as the wrong function.
+
+    Every call, even before an answer, runs each listed mistake through the check itself and raises a
+    ValueError (an author's error) when the check would accept it as right, or when it would get another pair's
+    explanation instead of its own (two wrong values equal within the tolerance, two wrong functions the test
+    rejects with the same sentence). So every exercise cell that runs tests its own list of mistakes.
     """
-    known_mistakes = _validated_mistakes(mistakes)  # checked first: an author's typo shows even before an answer
+    known_mistakes = _checked_mistakes(name, _validated_mistakes(mistakes), expected, test, rtol, atol)
     if answer is Ellipsis or answer is None:
         print(f"⏳ Exercise {name}: not answered yet — replace the ... with your code and run the cell again.")
         return False
-    try:
-        why = test(answer) if test is not None else explain_mismatch(answer, expected, rtol, atol)
-    except Exception as e:  # a learner's answer of a surprising type should give feedback, not a traceback
-        why = f"checking the answer raised {type(e).__name__}: {e}"
+    why = _verdict(answer, expected, test, rtol, atol)
     if why is not None:
-        why = next((explanation for wrong, explanation in known_mistakes if _matches(answer, wrong, rtol, atol)), why)
+        why = next((explanation for wrong, explanation, sentence, by_sentence in known_mistakes
+                    if _is_mistake(answer, why, wrong, sentence, by_sentence, rtol, atol)), why)
     if why is None:
         print(f"✅ Exercise {name}: correct!")
         return True
