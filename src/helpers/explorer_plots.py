@@ -67,6 +67,18 @@ def png_bytes(fig, draw: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def static_background(fig, dynamic) -> object:
+    """Draw `fig` without its `dynamic` artists and return that picture of the static parts (axes, labels,
+    grids), for blitting: each redraw restores it and draws only the artists that changed."""
+    for artist in dynamic:
+        artist.set_visible(False)
+    fig.canvas.draw()
+    background = fig.canvas.copy_from_bbox(fig.bbox)
+    for artist in dynamic:
+        artist.set_visible(True)
+    return background
+
+
 def _finite(values):
     arr = np.asarray(values, dtype=float)
     return np.where(np.isfinite(arr), arr, np.nan)
@@ -125,12 +137,7 @@ class LossAccuracyFigure:
         self.ax_loss.set_xlim(0, n_epochs)
         self.ax_acc.set_xlim(0.5, n_epochs + 0.5)
         self.ax_acc.set_ylim(acc_low, 1.0)
-        for artist in self.dynamic:
-            artist.set_visible(False)
-        self.fig.canvas.draw()
-        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        for artist in self.dynamic:
-            artist.set_visible(True)
+        self.background = static_background(self.fig, self.dynamic)
         self.key = key
 
     def draw(self, h: History, prev: History | None = None) -> bytes:
@@ -365,12 +372,7 @@ class AttentionFigure:
             ax.set_yticks(range(T), inputs)
         self.ax_probs.set_xlim(-0.5, T - 0.5)
         self.ax_probs.set_xticks(range(T), inputs)
-        for artist in self.dynamic:
-            artist.set_visible(False)
-        self.fig.canvas.draw()
-        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        for artist in self.dynamic:
-            artist.set_visible(True)
+        self.background = static_background(self.fig, self.dynamic)
         self.shown_inputs = list(inputs)
 
     def draw(self, r: dict) -> bytes:

@@ -404,6 +404,22 @@ def quadratic_lr_explorer(time=None, speed=None, lr: float = 0.5, n_steps: int =
     return make_explorer("quadratic_lr_explorer", controls, update, quadratic_descent).update()
 
 
+def _sampling_controls(ipywidgets, temperature: float, seed: int):
+    """The controls both sampling explorers share: a log-scale temperature slider over `TEMPERATURE_RANGE`, the
+    seed, and the "New names" button that draws again with the next seed."""
+    low, high = TEMPERATURE_RANGE
+    controls = {
+        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
+                                                 step=0.02, description="temperature", readout_format=".2f",
+                                                 continuous_update=False, style=_STYLE),
+        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
+                                          layout=ipywidgets.Layout(width="150px")),
+    }
+    button = ipywidgets.Button(description="New names", button_style="primary")
+    button.add_class("p2g-new-names")
+    return controls, button
+
+
 def temperature_explorer(model, temperature: float = 1.0, n_names: int = 12, seed: int = 0, known=None,
                          context: int | None = None):
     """A temperature slider and a "New names" button over a trained next-character `model` (the
@@ -415,16 +431,7 @@ def temperature_explorer(model, temperature: float = 1.0, n_names: int = 12, see
     """
     ipywidgets = _widgets()
     temperature_samples(model, temperature, n_names, seed, None, context)  # bad arguments fail here, clearly
-    low, high = TEMPERATURE_RANGE
-    controls = {
-        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
-                                                 step=0.02, description="temperature", readout_format=".2f",
-                                                 continuous_update=False, style=_STYLE),
-        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
-                                          layout=ipywidgets.Layout(width="150px")),
-    }
-    button = ipywidgets.Button(description="New names", button_style="primary")
-    button.add_class("p2g-new-names")
+    controls, button = _sampling_controls(ipywidgets, temperature, seed)
     drawer = TemperatureFigure()
 
     def update(ex, **values):
@@ -460,18 +467,9 @@ def attention_explorer(model, name: str = "emma", temperature: float = 1.0, n_na
     """
     ipywidgets = _widgets()
     attention_patterns(model, name, temperature, n_names, seed)  # bad arguments fail here, clearly
-    low, high = TEMPERATURE_RANGE
-    controls = {
-        "name": ipywidgets.Text(value=name, description="name", continuous_update=False, style=_STYLE,
-                                layout=ipywidgets.Layout(width="260px")),
-        "temperature": ipywidgets.FloatLogSlider(value=temperature, base=10, min=math.log10(low), max=math.log10(high),
-                                                 step=0.02, description="temperature", readout_format=".2f",
-                                                 continuous_update=False, style=_STYLE),
-        "seed": ipywidgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=_STYLE,
-                                          layout=ipywidgets.Layout(width="150px")),
-    }
-    button = ipywidgets.Button(description="New names", button_style="primary")
-    button.add_class("p2g-new-names")
+    sampling, button = _sampling_controls(ipywidgets, temperature, seed)
+    controls = {"name": ipywidgets.Text(value=name, description="name", continuous_update=False, style=_STYLE,
+                                        layout=ipywidgets.Layout(width="260px")), **sampling}
     layers, heads = len(model.blocks), model.blocks[0].attn.n_heads
     drawer = AttentionFigure(layers, heads, model.context)
 
