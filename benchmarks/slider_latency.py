@@ -96,6 +96,24 @@ def _trained_language_model(context: int = 8, n_epochs: int = 2, lr: float = 1e-
     return model, set(train_names)
 
 
+def _time_temperature_slider(ex, repeats: int) -> tuple[list[float], list[dict]]:
+    """Move `ex`'s temperature slider `repeats + 2` times across its range (0.1 … 4.8) and return the wall-clock
+    milliseconds of each change after the first two (they warm up) and, per change, the explorer's own timings
+    with this process's CPU milliseconds."""
+    slider = ex.controls["temperature"]
+    temperatures = [round(10 ** (-1 + 0.06 * (i % 28)), 4) for i in range(repeats + 2)]
+    times, parts = [], []
+    for i, t in enumerate(temperatures):
+        if abs(slider.value - t) < 1e-9:
+            t *= 1.1
+        t0, cpu = time.perf_counter(), time.process_time()
+        slider.value = t
+        if i >= 2:
+            times.append(1000 * (time.perf_counter() - t0))
+            parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    return times, parts
+
+
 def temperature_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 2) -> dict:
     """Train the notebook's character MLP for `n_epochs` (not timed), then time `repeats` temperature-slider
     changes of `temperature_explorer()` across the slider's range, after two warm-up changes."""
@@ -105,17 +123,7 @@ def temperature_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 2) -> di
     build_start = time.perf_counter()
     ex = temperature_explorer(model, known=known)
     build_ms = 1000 * (time.perf_counter() - build_start)
-    slider = ex.controls["temperature"]
-    temperatures = [round(10 ** (-1 + 0.06 * (i % 28)), 4) for i in range(repeats + 2)]  # 0.1 … 4.8
-    times, parts = [], []
-    for i, t in enumerate(temperatures):
-        if abs(slider.value - t) < 1e-9:
-            t *= 1.1
-        t0, cpu = time.perf_counter(), time.process_time()
-        slider.value = t
-        if i >= 2:  # the first two changes warm up
-            times.append(1000 * (time.perf_counter() - t0))
-            parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    times, parts = _time_temperature_slider(ex, repeats)
     out = {
         "what": "ms per temperature-slider change of temperature_explorer(): draw and score 12 names + redraw + PNG",
         **_stats(times),
@@ -160,17 +168,7 @@ def attention_latency(repeats: int = DEFAULT_REPEATS, n_epochs: int = 1) -> dict
     build_start = time.perf_counter()
     ex = attention_explorer(model, name="christopher")
     build_ms = 1000 * (time.perf_counter() - build_start)
-    slider = ex.controls["temperature"]
-    temperatures = [round(10 ** (-1 + 0.06 * (i % 28)), 4) for i in range(repeats + 2)]
-    times, parts = [], []
-    for i, t in enumerate(temperatures):
-        if abs(slider.value - t) < 1e-9:
-            t *= 1.1
-        t0, cpu = time.perf_counter(), time.process_time()
-        slider.value = t
-        if i >= 2:
-            times.append(1000 * (time.perf_counter() - t0))
-            parts.append({**ex.timings, "cpu_ms": 1000 * (time.process_time() - cpu)})
+    times, parts = _time_temperature_slider(ex, repeats)
     name_ms = []
     for name in ("emma", "maximiliano", "ava", "christopher", "sophia"):
         t0 = time.perf_counter()
