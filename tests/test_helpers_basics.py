@@ -717,3 +717,22 @@ def test_layer1_helpers_refuse_true_and_floats(call, name):
         with pytest.raises(ValueError, match=name.replace("(", r"\(").replace(")", r"\)") + " must be"):
             call(bad)
     plt.close("all")
+
+
+def test_check_shows_the_code_hint_only_from_the_second_wrong_answer(capsys):
+    from helpers.exercises import _wrong_tries
+
+    name = "test two-step hint"
+    _wrong_tries.pop(name, None)
+    for _ in range(2):
+        check(name, 3, 4, hint="add one", code_hint="answer = 3 + 1")
+    first, second = capsys.readouterr().out.strip().split("❌")[1:]
+    assert "Hint: add one" in first and "answer = 3 + 1" not in first and "second wrong answer" in first
+    assert "Hint: add one" in second and "Second hint (code): answer = 3 + 1" in second
+    assert check(name, 4, 4, hint="add one", code_hint="answer = 3 + 1")
+    _wrong_tries.pop(name, None)
+
+
+def test_check_refuses_a_code_hint_without_the_idea():
+    with pytest.raises(ValueError, match="code_hint is the second step"):
+        check("test code hint alone", ..., 4, code_hint="answer = 4")

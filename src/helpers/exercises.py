@@ -174,6 +174,7 @@ def check(
     rtol: float = 1e-4,
     atol: float = 1e-6,
     mistakes: Sequence[tuple[Any, str]] | None = None,
+    code_hint: str | None = None,
 ) -> bool:
     """Grade one exercise and print the feedback. Returns True when the answer is right.
 
@@ -191,7 +192,14 @@ def check(
     ValueError (an author's error) when the check would accept it as right, or when it would get another pair's
     explanation instead of its own (two wrong values equal within the tolerance, two wrong functions the test
     rejects with the same sentence). So every exercise cell that runs tests its own list of mistakes.
+
+    Hints come in two steps. `hint` points at the idea (which function, which shape, which formula) and is
+    printed with every wrong answer; `code_hint` is the code itself, printed only from the second wrong answer
+    to the same exercise on: the learner sees the idea first, and the code only after another try.
     """
+    if code_hint is not None and not hint:
+        raise ValueError(f"check({name!r}): code_hint is the second step of a hint; give hint= (the idea, "
+                         "without the code) too.")
     known_mistakes = _checked_mistakes(name, _validated_mistakes(mistakes), expected, test, rtol, atol)
     if answer is Ellipsis or answer is None:
         print(f"⏳ Exercise {name}: not answered yet — replace the ... with your code and run the cell again.")
@@ -203,5 +211,14 @@ def check(
     if why is None:
         print(f"✅ Exercise {name}: correct!")
         return True
-    print(f"❌ Exercise {name}: not yet — {why}" + (f"\n   Hint: {hint}" if hint else ""))
+    _wrong_tries[name] = tries = _wrong_tries.get(name, 0) + 1
+    message = f"❌ Exercise {name}: not yet — {why}" + (f"\n   Hint: {hint}" if hint else "")
+    if code_hint is not None:
+        message += (f"\n   Second hint (code): {code_hint}" if tries > 1
+                    else "\n   (Try again: after a second wrong answer the hint shows the code.)")
+    print(message)
     return False
+
+
+# How many wrong answers each exercise has had in this kernel: the second one unlocks `code_hint`.
+_wrong_tries: dict[str, int] = {}
