@@ -16,8 +16,9 @@ finding; `report.fired` is the set of detector names that fired (the notebook's 
     test = GuardedTestSet(test_x, test_y)            # score models on the test set through it ...
     check_test_set(test)                             # ... and it says whether choices were made on it
 
-`run_detectors` runs all of them on one setup and returns one report; `detector_table` draws the bug × detector
-table of the `bug_zoo` notebook from what fired.
+`run_detectors` runs all of them on one setup and returns one report; `detectors_by_scenario` runs it on every
+scenario of a list (a correct setting and what each bug changes), and `detector_table` (a pandas table) or
+`helpers.plots.plot_detector_grid` (a picture) shows the bug × detector table of the `bug_zoo` notebook.
 
 `check_training_step` trains on a copy of nothing: it snapshots the model's weights, the optimizer's state,
 the gradients and the random number generator, runs your step, and puts everything back, so calling it never

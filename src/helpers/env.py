@@ -2,6 +2,8 @@
 
 Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
 Introduced in the `start` notebook; every notebook's setup cell uses `set_seed` and `get_device`.
+`seconds_per_call` times a function (the `convolutions` notebook); `use_one_thread` runs tiny CPU experiments on one
+thread (the `regularization` and `bug_zoo` notebooks).
 """
 
 from __future__ import annotations

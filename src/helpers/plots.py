@@ -12,7 +12,8 @@ Pictures of small tensors as boxes of numbers (`draw_grid`, `draw_stack`, `draw_
 the `tensors` notebook's figures of shapes, views and broadcasting; `plot_descent_paths` draws a loss over two
 parameters as a contour map with the trails of descent runs on it (the `gradients` notebook). `plot_norm_axes`
 draws which entries BatchNorm and LayerNorm normalise together (the `activations` notebook), `plot_dropout_masks`
-which units dropout zeroes (the `regularization` notebook).
+which units dropout zeroes (the `regularization` notebook), `plot_detector_grid` which bug detectors fired on
+which bug (the `bug_zoo` notebook).
 """
 
 from __future__ import annotations
