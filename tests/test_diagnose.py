@@ -598,3 +598,44 @@ def test_detector_table_marks_what_fired_in_detector_order():
     assert (table.loc["correct loop"] == "").all()
     with pytest.raises(ValueError, match="unknown detector"):
         detector_table({"x": {"no_such_detector"}})
+
+
+# -------------------------------------------------- a sequence model's targets; every scenario at once (bug_zoo)
+
+from helpers.diagnose import detectors_by_scenario  # noqa: E402
+
+
+def _token_loss(logits, y):  # a sequence model's own loss: [batch, T, C] logits against [batch, T] class indices
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def test_class_indices_per_position_for_a_sequence_loss_do_not_fire_but_a_broadcast_still_does():
+    logits, y = torch.randn(8, 10, 27), torch.randint(0, 27, (8, 10))
+    assert check_targets(logits, y, _token_loss).ok
+    assert "target_shape" in check_targets(logits, y[:, :9], _token_loss).fired  # one position short
+    assert "target_shape" in check_targets(torch.randn(8, 1), torch.randn(8), lambda p, t: (p - t).abs().mean()).fired
+
+
+def test_detectors_by_scenario_builds_each_setting_fresh_and_reports_what_fired():
+    x, y = make_data()
+    correct = dict(model=make_model, loss_fn=nn.CrossEntropyLoss(), batch=(x, y),
+                   optimizer=lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
+                   eval_model=lambda: make_model(extra=(nn.Dropout(0.2),)).eval(), eval_x=x)
+
+    def forgets_zero_grad(model, loss_fn, opt, batch):
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        opt.step()
+        return loss
+
+    fired = detectors_by_scenario({"correct loop": {}, "no zero_grad": {"step_fn": forgets_zero_grad},
+                                   "float targets": {"batch": (x, y.float())},
+                                   "no eval()": {"eval_model": lambda: make_model(extra=(nn.Dropout(0.2),)).train()}}, correct)
+    assert list(fired) == ["correct loop", "no zero_grad", "float targets", "no eval()"]
+    assert fired["correct loop"] == set()
+    assert "accumulating_gradients" in fired["no zero_grad"] and "target_dtype" in fired["float targets"]
+    assert fired["no eval()"] == {"mode"}
+    with pytest.raises(ValueError, match="run_detectors does not have"):
+        detectors_by_scenario({"typo": {"lr": 30.0}}, correct)
+    with pytest.raises(ValueError, match="missing"):
+        detectors_by_scenario({"correct loop": {}}, {"model": make_model})

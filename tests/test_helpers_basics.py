@@ -736,3 +736,30 @@ def test_check_shows_the_code_hint_only_from_the_second_wrong_answer(capsys):
 def test_check_refuses_a_code_hint_without_the_idea():
     with pytest.raises(ValueError, match="code_hint is the second step"):
         check("test code hint alone", ..., 4, code_hint="answer = 4")
+
+
+# ------------------------------------------------------------------- timing and threads (convolutions, bug_zoo)
+
+
+def test_seconds_per_call_times_the_fastest_run_after_the_warm_up():
+    calls = []
+    seconds = env.seconds_per_call(lambda: calls.append(1), repeat=3, number=4, warmup=2)
+    assert len(calls) == 2 + 3 * 4 and 0 <= seconds < 0.01
+    slow = env.seconds_per_call(lambda: sum(range(20_000)), repeat=2)
+    assert slow > env.seconds_per_call(lambda: None, repeat=2)
+    with pytest.raises(TypeError, match="function to call"):
+        env.seconds_per_call(3)
+    with pytest.raises(ValueError):
+        env.seconds_per_call(lambda: None, warmup=-1)
+
+
+def test_use_one_thread_sets_one_cpu_thread_and_leaves_a_gpu_run_alone():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert env.use_one_thread("cuda") == 2 and torch.get_num_threads() == 2
+        assert env.use_one_thread(torch.device("cpu")) == 2 and torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        assert env.use_one_thread() == 2 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -178,3 +178,37 @@ def test_dropout_masks_rejects_bad_input():
         plot_dropout_masks(np.ones((2, 3)), row_labels=["only one"])
     _, ax = plt.subplots()
     assert plot_dropout_masks(np.ones((1, 3)), ax=ax) is ax
+
+
+# ------------------------------------------------------------------ the bug zoo's detector grid (bug_zoo)
+
+from helpers.plots import plot_detector_grid  # noqa: E402
+
+
+def test_plot_detector_grid_fills_a_square_where_a_detector_fired_and_colours_the_one_aimed_at_the_bug():
+    fired = {"correct loop": set(), "no zero_grad": {"accumulating_gradients", "loss_not_falling"},
+             "frozen layer": {"no_gradient"}}
+    order = ["accumulating_gradients", "target_dtype", "no_gradient", "loss_not_falling"]
+    ax = plot_detector_grid(fired, order, expected={"no zero_grad": "accumulating_gradients",
+                                                    "frozen layer": "no_gradient"})
+    # only the detectors that fired get a column, in the given order; one row per scenario, top to bottom
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["accumulating_gradients", "no_gradient", "loss_not_falling"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(fired)
+    squares = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(squares) == 3 * 3
+    colour = {(int(p.get_x()), int(p.get_y())): p.get_facecolor() for p in squares}
+    assert colour[0, 1] == to_rgba("tab:red") and colour[2, 1] == to_rgba("tab:orange")
+    assert colour[1, 2] == to_rgba("tab:red")
+    assert all(colour[j, 0] == to_rgba("white") for j in range(3))  # the correct loop's row stays empty
+    assert sorted((round(t.get_position()[0] - 0.5), round(t.get_position()[1] - 0.5)) for t in ax.texts) == \
+        [(0, 1), (1, 2), (2, 1)]
+    assert ax.get_legend() is not None and ax.get_ylim() == (3, 0)
+
+
+def test_plot_detector_grid_rejects_a_detector_outside_its_columns_and_an_empty_mapping():
+    with pytest.raises(ValueError, match="not among the columns"):
+        plot_detector_grid({"bug": {"made_up"}}, ["no_gradient"])
+    with pytest.raises(ValueError, match="at least one scenario"):
+        plot_detector_grid({}, ["no_gradient"])
+    ax = plot_detector_grid({"correct loop": set()}, ["no_gradient"])  # nothing fired: no columns, still a figure
+    assert ax.get_xticklabels() == [] and len(ax.patches) == 0

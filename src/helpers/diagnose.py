@@ -16,8 +16,9 @@ finding; `report.fired` is the set of detector names that fired (the notebook's 
     test = GuardedTestSet(test_x, test_y)            # score models on the test set through it ...
     check_test_set(test)                             # ... and it says whether choices were made on it
 
-`run_detectors` runs all of them on one setup and returns one report; `detector_table` draws the bug × detector
-table of the `bug_zoo` notebook from what fired.
+`run_detectors` runs all of them on one setup and returns one report; `detectors_by_scenario` runs it on every
+scenario of a list (a correct setting and what each bug changes), and `detector_table` (a pandas table) or
+`helpers.plots.plot_detector_grid` (a picture) shows the bug × detector table of the `bug_zoo` notebook.
 
 `check_training_step` trains on a copy of nothing: it snapshots the model's weights, the optimizer's state,
 the gradients and the random number generator, runs your step, and puts everything back, so calling it never
@@ -55,6 +56,7 @@ __all__ = [
     "check_test_set",
     "run_detectors",
     "detector_table",
+    "detectors_by_scenario",
     "DETECTORS",
 ]
 
@@ -259,6 +261,11 @@ def check_targets(outputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> Repo
                        "each target indexes a column of the outputs; an index past the end is an error (or a crash "
                        "on the GPU)",
                        "map the labels to 0..C-1 (e.g. 3→1, 7→0) or give the last layer more outputs")
+        return report
+    if (kind == "custom" and not y.is_floating_point() and not y.is_complex() and out.ndim == y.ndim + 1
+            and out.shape[:-1] == y.shape and out.ndim >= 3):
+        # a sequence model's class indices, one per position ([batch, T] against [batch, T, C] logits): a loss of
+        # its own (e.g. `helpers.attention.sequence_loss`) flattens them; nothing here compares them element-wise
         return report
     # every other loss compares outputs and targets element by element
     if kind in ("bce", "bce_logits", "regression") and not y.is_floating_point():
@@ -969,3 +976,41 @@ def detector_table(fired: Mapping[str, Iterable[str]]):
     columns = [d for d in DETECTORS if any(d in names for names in fired.values())]
     return pd.DataFrame({name: {d: "✔" if d in names else "" for d in columns} for name, names in fired.items()},
                         index=columns).T
+
+
+_RUN_DETECTORS_OPTIONS = {"step_fn", "eval_model", "eval_x", "order", "labels", "train_x", "valid_x", "test_set",
+                          "causal_x"}
+
+
+def detectors_by_scenario(scenarios: Mapping[str, Mapping], correct: Mapping) -> dict[str, set[str]]:
+    """Run every detector on each scenario and return `{scenario: names of the detectors that fired}`.
+
+    `correct` is the correct setting: the keyword arguments of `run_detectors`, except that `model` and
+    `eval_model` are functions that build a fresh model, and `optimizer` is a function from the model's
+    parameters to an optimizer (so that every scenario starts from fresh weights and a fresh optimizer). Each
+    scenario is a dict of the settings it changes, e.g. `{"step_fn": my_step}` or `{"optimizer": lambda p:
+    torch.optim.SGD(p, lr=30.0)}`; `{}` is the correct loop itself, the control. Introduced in the `bug_zoo`
+    notebook, which draws the result with `helpers.plots.plot_detector_grid`.
+    """
+    needed = {"model", "loss_fn", "optimizer", "batch"}
+    if not needed <= set(correct):
+        raise ValueError(f"detectors_by_scenario: the correct setting needs {sorted(needed)}; "
+                         f"missing {sorted(needed - set(correct))}.")
+    unknown = set(correct) - needed - _RUN_DETECTORS_OPTIONS
+    if unknown:
+        raise ValueError(f"detectors_by_scenario: the correct setting sets {sorted(unknown)}, which run_detectors does "
+                         f"not have; it has {sorted(needed | _RUN_DETECTORS_OPTIONS)}.")
+    fired = {}
+    for name, changes in scenarios.items():
+        setting = {**correct, **changes}
+        unknown = set(setting) - needed - _RUN_DETECTORS_OPTIONS
+        if unknown:
+            raise ValueError(f"detectors_by_scenario: scenario {name!r} sets {sorted(unknown)}, which run_detectors "
+                             f"does not have; it has {sorted(needed | _RUN_DETECTORS_OPTIONS)}.")
+        model = setting.pop("model")()
+        optimizer = setting.pop("optimizer")(model.parameters())
+        if setting.get("eval_model") is not None:
+            setting["eval_model"] = setting["eval_model"]()
+        loss_fn, batch = setting.pop("loss_fn"), setting.pop("batch")
+        fired[name] = run_detectors(model, loss_fn, optimizer, batch, **setting).fired
+    return fired

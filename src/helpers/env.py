@@ -2,6 +2,8 @@
 
 Layer 1 of the helpers package: imports only `validate` (layer 1 too) from the rest of `helpers`.
 Introduced in the `start` notebook; every notebook's setup cell uses `set_seed` and `get_device`.
+`seconds_per_call` times a function (the `convolutions` notebook); `use_one_thread` runs tiny CPU experiments on one
+thread (the `regularization` and `bug_zoo` notebooks).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 
 from helpers.validate import positive_int
 
-__all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport"]
+__all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport", "seconds_per_call",
+           "use_one_thread"]
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -160,3 +163,47 @@ def environment_report() -> EnvironmentReport:
         cpu_count=os.cpu_count() or 1,
         advice=advice,
     )
+
+
+# ------------------------------------------------------------------------------ timing and threads
+
+
+def seconds_per_call(fn, repeat: int = 5, number: int = 1, warmup: int = 1) -> float:
+    """How long one call of `fn()` takes, in seconds: the fastest of `repeat` timings of `number` calls each.
+
+    `warmup` calls run first, untimed (the first call of an operation pays for memory allocation and kernel
+    choice). The fastest timing is the one least disturbed by whatever else the machine was doing. On a GPU, make
+    `fn` end with `torch.cuda.synchronize()` so that the work is finished when the clock stops. Introduced in the
+    `convolutions` notebook (a loop over positions against `F.conv2d`).
+    """
+    import time
+
+    if not callable(fn):
+        raise TypeError(f"seconds_per_call wants a function to call, e.g. lambda: F.conv2d(x, w); got {fn!r}.")
+    repeat = positive_int(repeat, "seconds_per_call: repeat", example="5")
+    number = positive_int(number, "seconds_per_call: number", example="100")
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise ValueError(f"seconds_per_call: warmup must be an int ≥ 0, got {warmup!r}.")
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def use_one_thread(device=None) -> int:
+    """On a CPU, make PyTorch use one thread; return the number it used before.
+
+    Tiny models (a few small matrix products per step) run fastest on one CPU thread: splitting such small
+    products over several threads costs more in coordination than it saves, and a shared machine stays
+    responsive. On a GPU (`device` of type "cuda" or "mps") nothing changes. Used by the `regularization` and
+    `bug_zoo` notebooks, whose experiments are tiny.
+    """
+    before = torch.get_num_threads()
+    if device is None or torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    return before

@@ -12,7 +12,8 @@ Pictures of small tensors as boxes of numbers (`draw_grid`, `draw_stack`, `draw_
 the `tensors` notebook's figures of shapes, views and broadcasting; `plot_descent_paths` draws a loss over two
 parameters as a contour map with the trails of descent runs on it (the `gradients` notebook). `plot_norm_axes`
 draws which entries BatchNorm and LayerNorm normalise together (the `activations` notebook), `plot_dropout_masks`
-which units dropout zeroes (the `regularization` notebook).
+which units dropout zeroes (the `regularization` notebook), `plot_detector_grid` which bug detectors fired on
+which bug (the `bug_zoo` notebook).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from helpers.validate import positive_int
 
 __all__ = ["show_image", "show_images", "plot_function", "draw_grid", "draw_stack", "draw_stretched", "draw_shapes",
            "plot_descent_paths", "draw_network", "GraphNode", "graph_layout", "draw_graph", "plot_norm_axes",
-           "plot_dropout_masks"]
+           "plot_dropout_masks", "plot_detector_grid"]
 
 
 def _as_image(img) -> np.ndarray:
@@ -585,4 +586,54 @@ def draw_graph(nodes: Sequence, edges: Sequence[tuple], ax=None, title: str | No
     if title:
         ax.set_title(title)
     ax.node_texts, ax.node_boxes = texts, boxes
+    return ax
+
+
+# --------------------------------------------------------------------- the bug zoo's detector grid
+
+
+def plot_detector_grid(fired, detectors: Sequence[str], expected=None, ax=None, title: str | None = None):
+    """Draw which detectors fired on which scenario: one row per scenario, one column per detector, a filled
+    square with a ✔ where it fired.
+
+    `fired` maps each scenario's name (a bug, or the correct loop) to the names of the detectors that fired on
+    it (a `Report`'s `fired`); `detectors` gives the columns' order (e.g. `helpers.diagnose.DETECTORS`), and only
+    the detectors that fired somewhere get a column. `expected`, optional, maps a scenario to the detector aimed at
+    it: that square is drawn red, a detector that fired as well (one that sees a consequence of the bug) orange.
+    Returns the Axes. Introduced in the `bug_zoo` notebook.
+    """
+    fired = {name: set(names) for name, names in fired.items()}
+    if not fired:
+        raise ValueError("plot_detector_grid: give at least one scenario, e.g. {'correct loop': set()}.")
+    detectors = list(detectors)
+    unknown = set().union(*fired.values()) - set(detectors)
+    if unknown:
+        raise ValueError(f"plot_detector_grid: detector(s) {sorted(unknown)} fired but are not among the columns "
+                         f"{detectors}.")
+    expected = dict(expected or {})
+    columns = [d for d in detectors if any(d in names for names in fired.values())]
+    rows = list(fired)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * max(len(columns), 1) + 3.2, 0.38 * len(rows) + 1.9))
+    for i, row in enumerate(rows):
+        for j, detector in enumerate(columns):
+            hit = detector in fired[row]
+            color = ("tab:red" if expected.get(row) == detector else "tab:orange") if hit else "white"
+            ax.add_patch(patches.Rectangle((j, i), 1, 1, facecolor=color, edgecolor="0.75", lw=1))
+            if hit:
+                ax.text(j + 0.5, i + 0.5, "✔", ha="center", va="center", color="white", fontsize=10,
+                        fontweight="bold")
+    ax.set_xlim(0, max(len(columns), 1))
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks([j + 0.5 for j in range(len(columns))], columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=9)
+    ax.tick_params(length=0)
+    ax.set_aspect("equal")
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if expected:
+        ax.legend(handles=[patches.Patch(color="tab:red", label="the detector aimed at this bug"),
+                           patches.Patch(color="tab:orange", label="another detector that fired")],
+                  loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    ax.set_title(title if title is not None else "Which detectors fire on which bug", fontsize=10)
     return ax
