@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test test-portable test-fast site clean-notebooks run-notebooks benchmarks readme venv clean
+.PHONY: lab test test-portable test-fast lint site clean-notebooks run-notebooks benchmarks readme venv clean
 
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
@@ -48,6 +48,11 @@ test-fast: $(STAMP)
 # build/site/index.html. Publish by copying build/site/ to any static host.
 site: $(DOCS_STAMP)
 	$(BIN)/python tools/website.py
+
+# The linter (ruff, configured in pyproject.toml: pyflakes, pycodestyle, import order) over src/, tests/, tools/,
+# benchmarks/ and docs/; CI runs it before the tests. `ruff check --fix .` repairs what it can by itself.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # Execute notebooks in place, then clean them: `make run-notebooks NB=notebooks/02_*.ipynb`.
 NB ?= notebooks/*.ipynb

@@ -6,7 +6,6 @@ on `nn.Linear` layers and with finite differences.
 
 from __future__ import annotations
 
-import math
 import random
 
 import matplotlib

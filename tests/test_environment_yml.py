@@ -76,7 +76,7 @@ def test_pip_section_uses_the_constraints_and_installs_the_course(env):
     lines = _pip_section(env)
     assert "-c constraints.txt" in lines and (ROOT / "constraints.txt").is_file()
     assert "-e ." in lines
-    torch_pin = [l for l in (ROOT / "constraints.txt").read_text().splitlines() if l.startswith("torch==")]
+    torch_pin = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("torch==")]
     assert torch_pin, "constraints.txt must pin torch exactly"
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from helpers import language as L
 from helpers.data import load_names
 
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """These models are tiny: a second thread only adds waiting (ms per op on a busy 2-core machine)."""

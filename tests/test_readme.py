@@ -19,6 +19,9 @@ def test_two_commands_and_ci_calls_the_test_command():
     assert "make lab" in README and "make test" in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test\s*$", ci, re.M), ".ci/run must call the README's test command"
+    lint = re.search(r"^make lint\s*$", ci, re.M)
+    assert lint and lint.start() < re.search(r"^make test\s*$", ci, re.M).start(), \
+        ".ci/run must run the linter (`make lint`) before the tests"
 
 
 def test_every_notebook_is_listed_with_colab_and_kaggle_links():

@@ -14,9 +14,22 @@ import helpers.train as train
 from helpers import set_seed
 from helpers.checkpoint import load_checkpoint
 from helpers.data import MNIST_FILES, DataNotFoundError, find_mnist_file, mnist_splits
-from helpers.train import (FAST_RECIPE, DeviceData, TrainingParts, amp_dtype_for, amp_dtype_from_setting, autocast_for,
-                           cpu_has_native_bf16, evaluate, fast_cnn, fast_settings, fit, simple_cnn, simple_mlp,
-                           training_parts)
+from helpers.train import (
+    FAST_RECIPE,
+    DeviceData,
+    TrainingParts,
+    amp_dtype_for,
+    amp_dtype_from_setting,
+    autocast_for,
+    cpu_has_native_bf16,
+    evaluate,
+    fast_cnn,
+    fast_settings,
+    fit,
+    simple_cnn,
+    simple_mlp,
+    training_parts,
+)
 
 
 def _toy_data(n_train=1024, n_valid=256, seed=0, n_test=None):

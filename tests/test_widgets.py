@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from helpers import language as L
-from helpers import three_vs_seven
-from helpers.train import batches
 from helpers import experiments as E
 from helpers import explorer_plots as P
+from helpers import language as L
+from helpers import three_vs_seven
 from helpers import widgets as W
+from helpers.train import batches
 
 
 @pytest.fixture(scope="module")
@@ -538,7 +538,8 @@ def test_every_control_reaches_the_experiment(small, tiny_lm, tiny_gpt, monkeypa
 
     monkeypatch.setattr(W, experiment, spy)
     kwargs = {"quadratic_lr_explorer": {"time": None}, "graph_explorer": {},
-              "temperature_explorer": {"model": tiny_lm}, "attention_explorer": {"model": tiny_gpt}}.get(explorer, {"data": small})
+              "temperature_explorer": {"model": tiny_lm},
+              "attention_explorer": {"model": tiny_gpt}}.get(explorer, {"data": small})
     if explorer == "lr_explorer":
         kwargs["bs"] = 64
     if explorer == "batch_size_explorer":

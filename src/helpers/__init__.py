@@ -9,9 +9,9 @@ Only the two lowest layers are imported here, so `import helpers` stays quick; i
 (`from helpers.optim import SGD`).
 """
 
+from .data import load_mnist, load_names, mnist_splits, three_vs_seven
 from .env import environment_report, get_device, set_seed
 from .plots import plot_function, show_image, show_images
-from .data import load_mnist, load_names, mnist_splits, three_vs_seven
 from .results import check_result
 
 __version__ = "0.1.0"

@@ -563,7 +563,8 @@ def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed
             if was_training:
                 model.train()
         curve_t = np.geomspace(*TEMPERATURE_RANGE, 60)
-        curve = language.entropy(torch.softmax(first_logits[None, :] / torch.as_tensor(curve_t, dtype=torch.float32)[:, None], dim=1))
+        curve_t32 = torch.as_tensor(curve_t, dtype=torch.float32)
+        curve = language.entropy(torch.softmax(first_logits[None, :] / curve_t32[:, None], dim=1))
     known_set = set(known) if known is not None else None
     return {
         "temperature": float(temperature), "seed": seed, "names": names,

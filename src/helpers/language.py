@@ -22,7 +22,6 @@ import string
 from typing import Callable, NamedTuple, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .validate import positive_int
@@ -119,7 +118,8 @@ def split_names(names: Sequence[str], fractions: Sequence[float] = (0.8, 0.1, 0.
     Introduced in the `language_model` notebook.
     """
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three positive numbers that add up to 1, e.g. (0.8, 0.1, 0.1); got {tuple(fractions)}.")
+        raise ValueError(f"fractions must be three positive numbers that add up to 1, e.g. (0.8, 0.1, 0.1); "
+                         f"got {tuple(fractions)}.")
     distinct = sorted(set(names))
     if len(distinct) < 3:
         raise ValueError(f"split_names needs at least 3 distinct names, got {len(distinct)}.")
@@ -143,10 +143,11 @@ def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
     """Each row of `counts` (plus `smoothing` in every cell) divided by its total: P(next | previous), float64.
 
     `smoothing=1` is add-one (Laplace) smoothing: no pair gets probability 0, so no unseen pair costs an infinite
-    loss. With `smoothing=0`, a row without any count is uniform (the limit of a vanishing smoothing). Introduced in the `language_model` notebook.
+    loss. With `smoothing=0`, a row without any count is uniform (the limit of a vanishing smoothing). Introduced in
+    the `language_model` notebook.
     """
     if not isinstance(counts, torch.Tensor) or counts.shape != (VOCAB_SIZE, VOCAB_SIZE):
-        raise ValueError(f"bigram_probs wants the [27, 27] table of bigram_counts, got "
+        raise ValueError("bigram_probs wants the [27, 27] table of bigram_counts, got "
                          + (f"shape {tuple(counts.shape)}" if isinstance(counts, torch.Tensor) else type(counts).__name__) + ".")
     if not (isinstance(smoothing, (int, float)) and smoothing >= 0 and math.isfinite(smoothing)):
         raise ValueError(f"smoothing must be a number ≥ 0 (1 is add-one smoothing), got {smoothing!r}.")
