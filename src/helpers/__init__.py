@@ -18,10 +18,10 @@ __version__ = "0.1.0"
 
 # The one source for the package's layers (tests/test_layers.py enforces them, CONTRIBUTING.md shows them).
 LAYERS: dict[int, tuple[str, ...]] = {
-    1: ("env", "plots", "checkpoint", "exercises", "validate"),
+    1: ("env", "plots", "files", "checkpoint", "exercises", "validate"),
     2: ("data", "results"),
-    3: ("train", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics", "language",
-        "attention"),
+    3: ("train", "models", "precision", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics",
+        "language", "attention"),
     4: ("explorer_plots", "distributed"),
     5: ("widgets",),
 }

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 from .validate import positive_int
 
 __all__ = [

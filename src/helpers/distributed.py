@@ -1,6 +1,7 @@
 """Data-parallel training with `torch.distributed`: the script the `distributed` notebook launches with `torchrun`.
 
-Layer 4 of the helpers package: may import every lower layer (`env`, `checkpoint`, `validate`, `data`, `train`).
+Layer 4 of the helpers package: may import every lower layer (`env`, `files`, `checkpoint`, `validate`, `data`, `models`,
+`train`).
 Introduced in the `distributed` notebook ("Beyond one device").
 
 One script, three ways to run it:
@@ -38,9 +39,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .checkpoint import atomic_write, save_checkpoint
+from .checkpoint import save_checkpoint
 from .env import get_device, set_seed
-from .train import DeviceData, simple_mlp, training_parts
+from .files import atomic_write
+from .models import simple_mlp
+from .train import DeviceData, training_parts
 from .validate import positive_int
 
 __all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "max_loss_difference",

@@ -18,7 +18,7 @@ import torch
 
 from helpers.validate import positive_int
 
-__all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport"]
+__all__ = ["get_device", "sync", "set_seed", "detect_platform", "environment_report", "EnvironmentReport"]
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -58,6 +58,18 @@ def get_device(prefer: str | None = None) -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def sync(device) -> None:
+    """Wait until the GPU has finished its queued work, so a timer reads the real time (no-op on the CPU).
+
+    Introduced in the `gpu_loop` notebook.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def set_seed(seed: int = 42, deterministic: bool = False) -> int:

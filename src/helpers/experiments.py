@@ -37,7 +37,8 @@ from . import attention as attn
 from . import language
 from .autograd import Value, topological_order
 from .data import three_vs_seven
-from .train import batches, binary_accuracy
+from .metrics import binary_accuracy
+from .train import batches
 from .validate import positive_int
 
 __all__ = [
