@@ -617,8 +617,8 @@ def test_colder_samples_are_more_common_names(tiny_lm):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"temperature": 0}, "temperature must be a number > 0"),
-    ({"temperature": -1.0}, "temperature must be a number > 0"),
+    ({"temperature": 0}, "temperature must be a positive, finite number"),
+    ({"temperature": -1.0}, "temperature must be a positive, finite number"),
     ({"n_names": 0}, "n_names must be a positive whole number"),
     ({"seed": -1}, "seed must be a whole number ≥ 0"),
     ({"context": 0}, "context .* must be a positive whole number"),
@@ -665,8 +665,8 @@ def test_temperature_explorer_reacts_to_its_slider_and_button(tiny_lm):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"temperature": 0.0}, "temperature must be a number > 0"),
-    ({"temperature": -0.5}, "temperature must be a number > 0"),
+    ({"temperature": 0.0}, "temperature must be a positive, finite number"),
+    ({"temperature": -0.5}, "temperature must be a positive, finite number"),
     ({"context": 0}, "context .* must be a positive whole number"),
 ])
 def test_temperature_explorer_refuses_bad_arguments_before_building(tiny_lm, kwargs, words):
@@ -714,7 +714,7 @@ def test_attention_patterns_are_the_models_own_numbers(tiny_gpt):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"temperature": 0}, "temperature must be a number > 0"),
+    ({"temperature": 0}, "temperature must be a positive, finite number"),
     ({"name": "Zoë"}, "not in the alphabet"),
     ({"name": "a" * 10}, "reads at most 9"),
     ({"name": ".emma"}, "without the marker"),

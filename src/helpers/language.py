@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .validate import positive_int
+from .validate import number_in, positive_int, positive_number
 
 __all__ = [
     "model_context",
@@ -149,8 +149,7 @@ def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
     if not isinstance(counts, torch.Tensor) or counts.shape != (VOCAB_SIZE, VOCAB_SIZE):
         raise ValueError("bigram_probs wants the [27, 27] table of bigram_counts, got "
                          + (f"shape {tuple(counts.shape)}" if isinstance(counts, torch.Tensor) else type(counts).__name__) + ".")
-    if not (isinstance(smoothing, (int, float)) and smoothing >= 0 and math.isfinite(smoothing)):
-        raise ValueError(f"smoothing must be a number ≥ 0 (1 is add-one smoothing), got {smoothing!r}.")
+    number_in(smoothing, "smoothing", advice="1 is add-one smoothing, 0 none.")
     table = counts.double() + smoothing
     empty = table.sum(dim=1) == 0  # a character never seen before another one, and no smoothing:
     table[empty] = 1.0  # its row is uniform, the limit of any smoothing → 0
@@ -195,14 +194,11 @@ class CharMLP(nn.Module):
 
 
 def _check_temperature(temperature) -> float:
-    ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and math.isfinite(temperature)
-    if not ok or temperature <= 0:
-        raise ValueError(
-            f"temperature must be a number > 0, got {temperature!r}. The logits are divided by it: 1 samples the "
-            "model's own probabilities, below 1 (e.g. 0.5) sharpens them, above 1 (e.g. 2) flattens them. For the "
-            "single most likely character (the limit T → 0) take logits.argmax() instead."
-        )
-    return float(temperature)
+    return positive_number(
+        temperature, "temperature",
+        advice="The logits are divided by it: 1 samples the model's own probabilities, below 1 (e.g. 0.5) sharpens "
+        "them, above 1 (e.g. 2) flattens them. For the single most likely character (the limit T → 0) take "
+        "logits.argmax() instead.")
 
 
 def temperature_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

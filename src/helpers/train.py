@@ -34,7 +34,7 @@ from .env import get_device, sync
 from .metrics import accuracy, binary_accuracy
 from .models import fast_cnn, simple_cnn, simple_mlp
 from .precision import amp_dtype_for, amp_dtype_from_setting, autocast_for, cpu_has_native_bf16
-from .validate import positive_int
+from .validate import number_in, positive_int, positive_number
 
 __all__ = ["batches"]
 # Imported here by notebooks, benchmarks and tests since before the split (their homes are named above).
@@ -361,18 +361,16 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     if not isinstance(data, DeviceData):
         raise TypeError(f"fit wants the data as a DeviceData (see DeviceData.mnist), got {type(data).__name__}.")
     n_epochs = positive_int(n_epochs, "n_epochs", example="1, 8")
-    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number (the peak of the one-cycle schedule, e.g. 3e-3), got {lr!r}.")
+    positive_number(lr, "lr", advice="It is the peak of the one-cycle schedule: try 3e-3.")
     bs = positive_int(bs, "bs", example="256")
     log_every = positive_int(log_every, "log_every", example="25")
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be two numbers in [0, 1), AdamW's (beta1, beta2), e.g. (0.9, 0.999) or "
                          f"(0.7, 0.9), got {betas!r}.")
-    if not (isinstance(label_smoothing, (int, float)) and not isinstance(label_smoothing, bool)
-            and 0 <= label_smoothing < 1):
-        raise ValueError(f"label_smoothing must be a number in [0, 1), e.g. 0.1 (0 turns it off), "
-                         f"got {label_smoothing!r}.")
+    for i, b in enumerate(betas):
+        number_in(b, f"betas[{i}]", 0.0, 1.0, high_open=True,
+                  advice="Each beta is a decay rate in [0, 1): (0.9, 0.999) or (0.7, 0.9), say.")
+    number_in(label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True, advice="Try 0.1 (0 turns it off).")
     device = data.device
     amp_dtype = amp_dtype_from_setting(amp, device)
     if channels_last == "auto":
