@@ -479,13 +479,6 @@ def test_the_run_and_its_message_use_the_constant(small, monkeypatch):
     assert h.status == "diverged" and "rose above 1.25x" in h.message
 
 
-def test_widgets_still_exports_the_old_names():
-    for name in ("OPTIMIZERS", "MODELS", "BLOWUP_FACTOR", "History", "run_experiment", "gradient_noise",
-                 "compare_batch_sizes", "quadratic_data", "quadratic_descent"):
-        assert getattr(W, name) is getattr(E, name), name
-        assert name in W.__all__
-
-
 def test_figures_draw_without_any_widget(small):
     h = E.run_experiment(lr=0.5, bs=64, n_epochs=1, data=small)
     fig = P.LossAccuracyFigure()
