@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test test-portable test-fast lint site clean-notebooks run-notebooks benchmarks readme venv clean
+.PHONY: lab test test-portable test-fast lint site clean-notebooks run-notebooks benchmarks sync venv clean
 
 # `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
 $(STAMP): pyproject.toml constraints.txt
@@ -47,7 +47,7 @@ test-fast: $(STAMP)
 # The course as a static website, from the committed notebooks and their outputs (nothing is executed):
 # build/site/index.html. Publish by copying build/site/ to any static host.
 site: $(DOCS_STAMP)
-	$(BIN)/python tools/website.py
+	$(BIN)/python -m tools.website
 
 # The linter (ruff, configured in pyproject.toml: pyflakes, pycodestyle, import order) over src/, tests/, tools/,
 # benchmarks/ and docs/; CI runs it before the tests. `ruff check --fix .` repairs what it can by itself.
@@ -69,6 +69,7 @@ benchmarks: $(STAMP)
 clean:
 	rm -rf build .pytest_cache
 
-# Regenerate the README's reference-number table from src/helpers/reference_numbers.toml.
-readme: $(STAMP)
-	$(BIN)/python tools/update_readme.py
+# Regenerate every generated part of the repository from its one source (tools/course.py lists them: the setup
+# cells, the README's links and reference table, CONTRIBUTING's budget table and layer list).
+sync: $(STAMP)
+	$(BIN)/python tools/course.py sync

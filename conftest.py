@@ -11,13 +11,14 @@
   the run, naming the variables.
 """
 
-import importlib.util
 import json
 import os
 import time
 from pathlib import Path
 
 import pytest
+
+from tools.course import time_report
 
 ROOT = Path(__file__).resolve().parent
 _times: dict[str, float] = {}
@@ -128,13 +129,6 @@ def pytest_sessionfinish(session, exitstatus):
     out.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_times.items())}, indent=1) + "\n")
 
 
-def _course_tool():
-    spec = importlib.util.spec_from_file_location("p2g_course", ROOT / "tools" / "course.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _times:
         return
@@ -142,5 +136,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if any(k in os.environ for k in PERSONALITY_VARIABLES):  # budgets are for the machine's own personality
         title += "; this run used another CPU personality, so it is slower than the budgets assume"
     terminalreporter.section(title)
-    for line, warning in _course_tool().time_report(_times):
+    for line, warning in time_report(_times):
         terminalreporter.write_line(line, yellow=warning, bold=warning)

@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools.course import setup_source  # the setup cell's one source
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -38,8 +40,6 @@ NOTEBOOK_BACKPROP = next(iter(sorted((ROOT / "notebooks").glob("*_backprop_by_ha
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-sys.path.insert(0, str(ROOT / "tools"))
-from course import setup_source  # noqa: E402  (the setup cell's one source)
 
 SETUP = setup_source()
 

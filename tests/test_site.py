@@ -15,7 +15,6 @@ import http.server
 import json
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -24,11 +23,9 @@ import nbformat
 import pytest
 
 from helpers.results import reference_table, references
+from tools import course, website
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402
-import website  # noqa: E402
 
 PAGES = website.pages()
 REPO = course.repository()
