@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright import sync_api  # the dev extra: `make .venv` installs it
 
 from tools.course import setup_source  # the setup cell's one source
 
@@ -179,7 +180,6 @@ def _run_all_cells(page, tries: int = 4) -> None:
 @contextlib.contextmanager
 def _browser_page(log: Path, failure_png: str):
     """A headless Chromium page (1400 x 1000); on a failure, a screenshot and the server log's tail."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

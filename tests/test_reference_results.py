@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import NOTEBOOKS_RAN  # the notebooks this session collected (conftest.py stashes them)
 from helpers.results import references
 from tools.course import entry_for, road  # notebook file -> its slug, from tools/course.toml
 
@@ -23,7 +24,7 @@ def _recorded():
 
 
 def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
-    ran = getattr(request.config, "_p2g_notebooks", set())
+    ran = request.config.stash.get(NOTEBOOKS_RAN, set())
     if not ran:
         pytest.skip("no notebook ran in this session: `make test` runs the notebooks and then this check")
     records = _recorded()

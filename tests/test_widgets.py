@@ -5,6 +5,7 @@ import functools
 import inspect
 import math
 
+import ipywidgets  # a declared dependency: if it is missing, the tests fail (never skip)
 import pytest
 import torch
 
@@ -292,7 +293,6 @@ def _classes(widget):
 
 
 def test_lr_explorer_reacts_to_its_sliders(small):
-    ipywidgets = pytest.importorskip("ipywidgets")
     ex = W.lr_explorer(bs=64, data=small)
     assert isinstance(ex, ipywidgets.VBox) and "p2g-lr_explorer" in _classes(ex)
     for key, cls in [("lr", "p2g-lr"), ("bs", "p2g-bs"), ("n_epochs", "p2g-n-epochs"),
@@ -420,7 +420,6 @@ def test_tiny_graph_step_refuses_a_bad_learning_rate():
 
 
 def test_graph_explorer_redraws_on_every_change_and_a_step_lowers_the_loss():
-    pytest.importorskip("ipywidgets")
     ex = W.graph_explorer()
     assert set(ex.controls) == {"x1", "x2", "w1", "w2", "b", "v"} and "p2g-step" in _classes(ex.button)
     assert "loss 2.0074" in ex.result.value and ex.plot.value[:4] == b"\x89PNG"
@@ -444,7 +443,6 @@ def test_graph_explorer_redraws_on_every_change_and_a_step_lowers_the_loss():
 
 
 def test_graph_explorer_says_when_a_weight_reaches_the_edge():
-    pytest.importorskip("ipywidgets")
     ex = W.graph_explorer(w1=-0.5, v=2.9, lr=1.0)  # ŷ ≈ 0.57 < 1 with h > 0: v grows, past 3
     ex.step()
     assert "v stopped at the edge" in ex.result.value and ex.controls["v"].value == 3.0
@@ -521,7 +519,6 @@ def _another_value(w):
 ])
 def test_every_control_reaches_the_experiment(small, tiny_lm, tiny_gpt, monkeypatch, explorer, experiment):
     """The forgotten mapping: changing any control must rerun the experiment with the new value."""
-    pytest.importorskip("ipywidgets")
     real, calls = getattr(W, experiment), []
 
     @functools.wraps(real)  # keeps the signature make_explorer checks the controls against
@@ -565,7 +562,6 @@ def test_an_explorer_starts_where_its_experiment_does(explorer, experiment):
 
 
 def test_make_explorer_refuses_a_control_the_experiment_does_not_take():
-    ipywidgets = pytest.importorskip("ipywidgets")
     with pytest.raises(ValueError, match=r"controls \['momentum'\] are not keywords of run_experiment"):
         W.make_explorer("x", {"lr": ipywidgets.FloatSlider(), "momentum": ipywidgets.FloatSlider()},
                         lambda ex, **v: None, E.run_experiment)
@@ -630,7 +626,6 @@ def test_temperature_samples_needs_a_context_for_a_plain_function():
 
 
 def test_temperature_explorer_reacts_to_its_slider_and_button(tiny_lm):
-    ipywidgets = pytest.importorskip("ipywidgets")
     ex = W.temperature_explorer(tiny_lm, known=tiny_lm.known)
     assert isinstance(ex, ipywidgets.VBox) and "p2g-temperature_explorer" in _classes(ex)
     t = ex.controls["temperature"]
@@ -663,13 +658,11 @@ def test_temperature_explorer_reacts_to_its_slider_and_button(tiny_lm):
     ({"context": 0}, "context .* must be a positive whole number"),
 ])
 def test_temperature_explorer_refuses_bad_arguments_before_building(tiny_lm, kwargs, words):
-    pytest.importorskip("ipywidgets")
     with pytest.raises(ValueError, match=words):
         W.temperature_explorer(tiny_lm, **kwargs)
 
 
 def test_temperature_explorer_shows_errors_instead_of_raising(tiny_lm):
-    pytest.importorskip("ipywidgets")
     ex = W.temperature_explorer(tiny_lm)
     ex._update_fn = lambda _ex, **_values: (_ for _ in ()).throw(RuntimeError("boom"))
     ex.controls["temperature"].value = 2.0
@@ -719,7 +712,6 @@ def test_attention_patterns_refuse_bad_arguments(tiny_gpt, kwargs, words):
 
 
 def test_attention_explorer_reacts_to_its_name_slider_and_button(tiny_gpt):
-    ipywidgets = pytest.importorskip("ipywidgets")
     ex = W.attention_explorer(tiny_gpt)
     assert isinstance(ex, ipywidgets.VBox) and "p2g-attention_explorer" in _classes(ex)
     assert isinstance(ex.controls["name"], ipywidgets.Text) and ex.controls["name"].continuous_update is False
