@@ -22,7 +22,10 @@ __all__ = ["get_device", "sync", "set_seed", "detect_platform", "environment_rep
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Pick the device once: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+    """Pick the device: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+
+    Nothing is cached: each call looks again (it is cheap). A notebook calls it once, in its setup cell, and
+    passes `device` on.
 
     `prefer` (or the environment variable `HELPERS_DEVICE`) forces a choice, for example "cpu" to
     compare speeds on a GPU machine. Asking for a device that is not there is an error that says so.

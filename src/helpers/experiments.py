@@ -241,8 +241,9 @@ def _mse_of_sigmoid(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _linear_loss_and_grads(net: nn.Linear, xb: torch.Tensor, yb: torch.Tensor) -> float:
     """The linear model's loss, with its gradients written to `.grad` by the chain rule done by hand.
 
-    Same numbers as `loss.backward()` (a test checks it against autograd), about a third faster per step,
-    which is what keeps a slider change under a tenth of a second.
+    Same numbers as `loss.backward()` (a test checks it against autograd), with less work per step than autograd
+    on this small model: it helps keep a slider change within the explorers' latency goal, which
+    benchmarks/slider_latency.py measures (its figures are in benchmarks/results/).
     """
     w, b = net.weight, net.bias
     with torch.no_grad():
