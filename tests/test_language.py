@@ -38,8 +38,11 @@ def names():
 # ------------------------------------------------------------------------------------------ encoding
 
 
-def test_alphabet_is_the_marker_then_the_letters():
-    assert L.ALPHABET[0] == L.MARK == "." and L.ALPHABET[1:] == "abcdefghijklmnopqrstuvwxyz" and L.VOCAB_SIZE == 27
+def test_the_marker_is_0_and_the_letters_follow_it():
+    assert L.encode(L.MARK + "az") == [0, 1, 26]
+    assert L.decode(range(L.VOCAB_SIZE)) == ".abcdefghijklmnopqrstuvwxyz"
+    with pytest.raises(ValueError, match="from 0 to 26"):
+        L.decode([L.VOCAB_SIZE])
 
 
 def test_encode_decode_round_trip():
