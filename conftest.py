@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tools.course import time_report
-
 ROOT = Path(__file__).resolve().parent
 # The session's state lives in pytest's stash (`config.stash`, `item.stash`), under these keys:
 ENV_AT_START = pytest.StashKey[dict]()  # os.environ when the session started
@@ -147,5 +145,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if any(k in os.environ for k in PERSONALITY_VARIABLES):  # budgets are for the machine's own personality
         title += "; this run used another CPU personality, so it is slower than the budgets assume"
     terminalreporter.section(title)
+    from tools.course import time_report  # here, not at the top: tests copy this file where tools/ is not
+
     for line, warning in time_report(times):
         terminalreporter.write_line(line, yellow=warning, bold=warning)
