@@ -6,9 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: lab test test-portable test-fast site clean-notebooks run-notebooks benchmarks readme venv clean
+.PHONY: lab test test-portable test-fast lint constraints site clean-notebooks run-notebooks benchmarks sync venv clean
 
-# `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins torch to 2.13.0.
+# `make .venv`: a plain venv with the project installed editable; `-c constraints.txt` pins every package (torch to
+# 2.13.0: where pip finds its CPU build, 2.13.0+cpu, it takes that one).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -47,7 +48,25 @@ test-fast: $(STAMP)
 # The course as a static website, from the committed notebooks and their outputs (nothing is executed):
 # build/site/index.html. Publish by copying build/site/ to any static host.
 site: $(DOCS_STAMP)
-	$(BIN)/python tools/website.py
+	$(BIN)/python -m tools.website
+
+# The linter (ruff, configured in pyproject.toml: pyflakes, pycodestyle, import order) over src/, tests/, tools/,
+# benchmarks/ and docs/; CI runs it before the tests. `ruff check --fix .` repairs what it can by itself.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Regenerate constraints.txt, the exact versions of every package, from pyproject.toml (all extras) with uv's
+# resolver, for every Python the README promises (3.10 and later) and every platform at once: where they need
+# different versions, a line carries a marker such as `; python_full_version < '3.11'`. torch stays at
+# TORCH_VERSION; every other package keeps the version constraints.txt already has, unless it no longer fits
+# (`make constraints UPGRADE=--upgrade` moves every package to its newest version). Never edit the file by hand.
+TORCH_VERSION := 2.13.0
+UPGRADE ?=
+constraints: $(STAMP)
+	mkdir -p build
+	echo "torch==$(TORCH_VERSION)" > build/torch-pin.txt
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.10 $(UPGRADE) \
+		--constraint build/torch-pin.txt --custom-compile-command "make constraints" --quiet -o constraints.txt
 
 # Execute notebooks in place, then clean them: `make run-notebooks NB=notebooks/02_*.ipynb`.
 NB ?= notebooks/*.ipynb
@@ -64,6 +83,7 @@ benchmarks: $(STAMP)
 clean:
 	rm -rf build .pytest_cache
 
-# Regenerate the README's reference-number table from src/helpers/reference_numbers.toml.
-readme: $(STAMP)
-	$(BIN)/python tools/update_readme.py
+# Regenerate every generated part of the repository from its one source (tools/course.py lists them: the setup
+# cells, the README's links and reference table, CONTRIBUTING's budget table and layer list).
+sync: $(STAMP)
+	$(BIN)/python tools/course.py sync

@@ -11,23 +11,25 @@
   the run, naming the variables.
 """
 
-import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-_times: dict[str, float] = {}
-_collected_notebooks: set[str] = set()
-_env_at_start: dict[str, str] = {}
+# The session's state lives in pytest's stash (`config.stash`, `item.stash`), under these keys:
+ENV_AT_START = pytest.StashKey[dict]()  # os.environ when the session started
+NOTEBOOK_TIMES = pytest.StashKey[dict]()  # notebook file name -> seconds under nbval
+NOTEBOOKS_RAN = pytest.StashKey[set]()  # the notebook files collected (tests/test_reference_results.py reads it)
+STARTED = pytest.StashKey[float]()  # on a notebook cell's item: when it started
 
 
 def pytest_sessionstart(session):
-    _env_at_start.clear()
-    _env_at_start.update(os.environ)
+    session.config.stash[ENV_AT_START] = dict(os.environ)
+    session.config.stash[NOTEBOOK_TIMES] = {}
 
 
 _PYTESTS_OWN = {"PYTEST_CURRENT_TEST"}  # pytest sets and removes it around each test
@@ -65,8 +67,18 @@ def restore_environ():
     os.environ.update(before)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Closes every matplotlib figure a test opened, so that figures do not pile up over the session (matplotlib
+    warns past 20 open ones, and each holds memory). A no-op for tests that never imported pyplot."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
 def _check_environment(session) -> None:
-    changes = environment_changes(_env_at_start, dict(os.environ))
+    changes = environment_changes(session.config.stash[ENV_AT_START], dict(os.environ))
     if not changes:
         return
     message = ("\nERROR: the test session changed os.environ, so later tests and every nbval kernel saw another "
@@ -99,48 +111,41 @@ def pytest_collection_modifyitems(session, config, items):
     last = [i for i in items if i.nodeid.startswith("tests/test_reference_results.py")]
     rest = [i for i in items if i not in last]
     items[:] = rest + last
-    for item in rest:
-        path = Path(str(item.fspath))
-        if path.suffix == ".ipynb":
-            _collected_notebooks.add(path.name)
-    config._p2g_notebooks = _collected_notebooks
+    config.stash[NOTEBOOKS_RAN] = {Path(str(i.fspath)).name for i in rest if Path(str(i.fspath)).suffix == ".ipynb"}
 
 
 def pytest_runtest_protocol(item, nextitem):
     path = Path(str(item.fspath))
     if path.suffix == ".ipynb":
-        _times.setdefault(path.name, 0.0)
-        item._p2g_start = time.perf_counter()
+        item.config.stash[NOTEBOOK_TIMES].setdefault(path.name, 0.0)
+        item.stash[STARTED] = time.perf_counter()
 
 
 def pytest_runtest_teardown(item, nextitem):
-    start = getattr(item, "_p2g_start", None)
+    start = item.stash.get(STARTED, None)
     if start is not None:
-        _times[Path(str(item.fspath)).name] += time.perf_counter() - start
+        item.config.stash[NOTEBOOK_TIMES][Path(str(item.fspath)).name] += time.perf_counter() - start
 
 
 def pytest_sessionfinish(session, exitstatus):
     _check_environment(session)
-    if not _times:
+    times = session.config.stash.get(NOTEBOOK_TIMES, {})
+    if not times:
         return
     out = Path(os.environ.get("NOTEBOOK_TIMES") or ROOT / "build" / "notebook_times.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_times.items())}, indent=1) + "\n")
-
-
-def _course_tool():
-    spec = importlib.util.spec_from_file_location("p2g_course", ROOT / "tools" / "course.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    out.write_text(json.dumps({k: round(v, 1) for k, v in sorted(times.items())}, indent=1) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not _times:
+    times = config.stash.get(NOTEBOOK_TIMES, {})
+    if not times:
         return
     title = "notebook seconds under nbval, against each one's budget (tools/course.toml)"
     if any(k in os.environ for k in PERSONALITY_VARIABLES):  # budgets are for the machine's own personality
         title += "; this run used another CPU personality, so it is slower than the budgets assume"
     terminalreporter.section(title)
-    for line, warning in _course_tool().time_report(_times):
+    from tools.course import time_report  # here, not at the top: tests copy this file where tools/ is not
+
+    for line, warning in time_report(times):
         terminalreporter.write_line(line, yellow=warning, bold=warning)

@@ -50,8 +50,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from helpers.data import load_mnist, mnist_splits  # noqa: E402
-from helpers.train import (FAST_RECIPE, MNIST_MEAN, MNIST_STD, DeviceData, amp_dtype_from_setting,  # noqa: E402
-                           cpu_has_native_bf16, evaluate, fast_cnn, fast_settings, fit, simple_cnn)
+from helpers.train import (  # noqa: E402
+    FAST_RECIPE,
+    MNIST_MEAN,
+    MNIST_STD,
+    DeviceData,
+    amp_dtype_from_setting,
+    cpu_has_native_bf16,
+    evaluate,
+    fast_cnn,
+    fast_settings,
+    fit,
+    simple_cnn,
+)
+
 
 def write_report(report: dict, out: Path) -> str:
     """Write `report` to `out` as indented JSON (the folder made if needed) and return the text; the benchmarks

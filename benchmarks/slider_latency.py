@@ -36,11 +36,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+from helpers.attention import TinyGPT, name_sequences, sequence_loss
 from helpers.data import load_names
 from helpers.experiments import experiment_data
 from helpers.language import CharMLP, context_pairs, split_names
 from helpers.train import batches
-from helpers.attention import TinyGPT, name_sequences, sequence_loss
 from helpers.widgets import attention_explorer, graph_explorer, lr_explorer, temperature_explorer
 
 GOAL = {"median_ms": 150.0, "p95_ms": 300.0}

@@ -51,12 +51,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import cpu_time_to_99  # noqa: E402  (the sibling benchmark)
+
 from helpers import get_device, set_seed  # noqa: E402
 from helpers.data import load_mnist  # noqa: E402
-from helpers.train import (FAST_RECIPE, DeviceData, amp_dtype_from_setting, autocast_for, fast_cnn,  # noqa: E402
-                           fast_settings, fit, simple_cnn, simple_mlp, sync, training_parts)
-
-import cpu_time_to_99  # noqa: E402  (the sibling benchmark)
+from helpers.train import (  # noqa: E402
+    FAST_RECIPE,
+    DeviceData,
+    amp_dtype_from_setting,
+    autocast_for,
+    fast_cnn,
+    fast_settings,
+    fit,
+    simple_cnn,
+    simple_mlp,
+    sync,
+    training_parts,
+)
 
 
 def parse_args(argv=None):
@@ -142,9 +153,9 @@ def fastai_loop(model, data, n_epochs, lr, bs, amp_dtype, channels_last):
     `Learner.to_bf16`/`to_fp16` (they live in `fastai.callback.fp16`), so without that import fastai would quietly
     train in float32 on a GPU while our loop uses bf16, and the comparison would flatter us.
     """
+    import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp16 / to_bf16; no torchvision)
     from fastai.basics import Adam, Callback, DataLoaders, Learner, accuracy  # fastai.basics only
     from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
-    import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp16 / to_bf16; no torchvision)
 
     device = data.device
     train_ds = torch.utils.data.TensorDataset(data.inputs(data.train_x).cpu(), data.train_y.cpu())

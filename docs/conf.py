@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402  (the repository address: its one source is pyproject.toml)
+if str(ROOT) not in sys.path:  # `python -m tools.website` has it already; a bare sphinx-build does not
+    sys.path.insert(0, str(ROOT))
+from tools import course  # noqa: E402  (the repository address: its one source is pyproject.toml)
 
 REPO = course.repository(ROOT)
 

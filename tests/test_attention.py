@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from helpers import attention as A
 from helpers import language as L
@@ -178,8 +177,8 @@ def test_generate_names_is_repeatable_and_keeps_the_mode():
     (lambda: tiny()(torch.zeros(1, 4)), "int64 character indices"),
     (lambda: A.TinyGPT(width=10, n_heads=4), "width 10 is not divisible by n_heads 4"),
     (lambda: A.MultiHeadAttention(width=10, n_heads=3), "not divisible"),
-    (lambda: A.generate_names(tiny(), 3, temperature=0), "temperature must be a number > 0"),
-    (lambda: A.generate_names(tiny(), 3, temperature=-1.0), "temperature must be a number > 0"),
+    (lambda: A.generate_names(tiny(), 3, temperature=0), "temperature must be a positive, finite number"),
+    (lambda: A.generate_names(tiny(), 3, temperature=-1.0), "temperature must be a positive, finite number"),
     (lambda: A.name_sequences(["abcdefghij"], 8), "needs 11 positions, more than the context of 8"),
     (lambda: A.name_sequences("emma", 8), "wants a list of names"),
     (lambda: A.attention(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2, 3)), "q and k of the same shape"),

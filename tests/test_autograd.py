@@ -6,14 +6,13 @@ on `nn.Linear` layers and with finite differences.
 
 from __future__ import annotations
 
-import math
 import random
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -31,13 +30,6 @@ from helpers.autograd import (  # noqa: E402
     value_graph,
 )
 from helpers.plots import GraphNode, draw_graph, draw_network, graph_layout  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
 
 # ------------------------------------------------------------------------------------ Value against PyTorch
 
@@ -281,7 +273,6 @@ def test_other_undefined_operations_say_why():
 
 
 def test_ints_and_numpy_numbers_are_fine():
-    np = pytest.importorskip("numpy")
     assert Value(3).data == 3.0 and isinstance(Value(np.float32(2.5)).data, float)
 
 

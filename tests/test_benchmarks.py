@@ -20,9 +20,15 @@ pytestmark = pytest.mark.slow  # whole benchmarks, even on a slice: not for `mak
 
 
 def _load(name):
+    """The benchmark script `name` as a module. The scripts put src/ and benchmarks/ on `sys.path` to run on their
+    own; the test puts `sys.path` back as it was once the script is loaded."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
     return module
 
 
@@ -144,7 +150,6 @@ def test_data_load_benchmark_reports_both_timings(monkeypatch):
 
 
 def test_slider_latency_times_the_live_graph():
-    sys.path.insert(0, str(ROOT / "src"))
     result = _load("slider_latency").graph_latency(repeats=6)
     assert result["n"] == 6 and result["median_ms"] > 0 and result["step_median_ms"] > 0
     assert result["goal"] == {"median_ms": 100.0} and isinstance(result["ok"], bool)
@@ -155,7 +160,6 @@ def test_slider_latency_times_the_live_graph():
 def test_slider_latency_times_the_temperature_explorer():
     if not os.environ.get("NAMES_DIR"):
         pytest.skip("set NAMES_DIR to the folder holding names.txt (CI sets it)")
-    sys.path.insert(0, str(ROOT / "src"))
     result = _load("slider_latency").temperature_latency(repeats=4, n_epochs=1)
     assert result["n"] == 4 and result["median_ms"] > 0 and result["draw_median_ms"] > 0
     assert result["sample_median_ms"] > 0 and result["goal"] == {"median_ms": 150.0, "p95_ms": 300.0}
@@ -165,7 +169,6 @@ def test_slider_latency_times_the_temperature_explorer():
 def test_slider_latency_times_the_attention_explorer():
     if not os.environ.get("NAMES_DIR"):
         pytest.skip("set NAMES_DIR to the folder holding names.txt (CI sets it)")
-    sys.path.insert(0, str(ROOT / "src"))
     result = _load("slider_latency").attention_latency(repeats=4, n_epochs=0)
     assert result["n"] == 4 and result["median_ms"] > 0 and result["draw_median_ms"] > 0
     assert result["compute_median_ms"] > 0 and result["name_change_median_ms"] > 0

@@ -27,23 +27,20 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright import sync_api  # the dev extra: `make .venv` installs it
+
+from tools.course import setup_source  # the setup cell's one source
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "browser"
-# The notebook to drive. The `three_vs_seven` notebook once it shows the explorer; until then a small notebook built here.
-# THE SWITCH: set to False to always drive the built notebook.
-NOTEBOOK_04 = ROOT / "notebooks" / "04_mnist_3_vs_7_from_scratch.ipynb"
-DRIVE_NOTEBOOK_04 = NOTEBOOK_04.is_file() and "lr_explorer(" in NOTEBOOK_04.read_text(encoding="utf-8")
-# The live graph is driven in the `backprop` notebook itself (found by its stem), or in a small notebook.
-NOTEBOOK_BACKPROP = next(iter(sorted((ROOT / "notebooks").glob("*_backprop_by_hand.ipynb"))), None)
-DRIVE_NOTEBOOK_BACKPROP = (NOTEBOOK_BACKPROP is not None
-                           and "graph_explorer(" in NOTEBOOK_BACKPROP.read_text(encoding="utf-8"))
+# The notebooks driven as they are: the `three_vs_seven` notebook (the learning-rate explorer) and the `backprop`
+# notebook (the live graph), found by their stems. The attention explorer gets a small notebook built here.
+NOTEBOOK_04 = next(iter(sorted((ROOT / "notebooks").glob("*_mnist_3_vs_7_from_scratch.ipynb"))))
+NOTEBOOK_BACKPROP = next(iter(sorted((ROOT / "notebooks").glob("*_backprop_by_hand.ipynb"))))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-sys.path.insert(0, str(ROOT / "tools"))
-from course import setup_source  # noqa: E402  (the setup cell's one source)
 
 SETUP = setup_source()
 
@@ -56,16 +53,17 @@ pytestmark = [
 ]
 
 
-def _small_notebook() -> nbformat.NotebookNode:
+def _small_notebook(title: str, code: str) -> nbformat.NotebookNode:
+    """A notebook of four cells: `title`, the setup cell, imports/seed/device, and `code`."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# Browser test · the learning-rate explorer"),
+        nbformat.v4.new_markdown_cell(f"# Browser test · {title}"),
         nbformat.v4.new_code_cell(SETUP),
         nbformat.v4.new_code_cell("from helpers import set_seed, get_device\nset_seed(42)\ndevice = get_device()\n"
                                   "device"),
-        nbformat.v4.new_code_cell("from helpers.widgets import lr_explorer\nlr_explorer()"),
+        nbformat.v4.new_code_cell(code),
     ]
     return nb
 
@@ -82,7 +80,7 @@ def _write_json(path: Path, data) -> None:
 
 
 @contextlib.contextmanager
-def _jupyterlab(tmp_path, notebook: Path | None, small: nbformat.NotebookNode, small_name: str):
+def _jupyterlab(tmp_path, notebook: Path | None, small: nbformat.NotebookNode | None, small_name: str):
     """A private JupyterLab serving a copy of `notebook` (or the `small` one when `notebook` is None); yields
     (url, server log path); killed afterwards."""
     work = tmp_path / "work"
@@ -149,20 +147,15 @@ def _jupyterlab(tmp_path, notebook: Path | None, small: nbformat.NotebookNode, s
 
 @pytest.fixture
 def lab(tmp_path):
-    """JupyterLab on a copy of notebook 04 (or a small notebook with the lr explorer)."""
-    with _jupyterlab(tmp_path, NOTEBOOK_04 if DRIVE_NOTEBOOK_04 else None, _small_notebook(),
-                     "browser_lr_explorer.ipynb") as served:
+    """JupyterLab on a copy of the `three_vs_seven` notebook (the learning-rate explorer)."""
+    with _jupyterlab(tmp_path, NOTEBOOK_04, None, "") as served:
         yield served
 
 
 @pytest.fixture
 def graph_lab(tmp_path):
-    """JupyterLab on a copy of the `backprop` notebook (or a small notebook with the graph explorer)."""
-    small = _small_notebook()
-    small.cells[0].source = "# Browser test · the live graph"
-    small.cells[-1].source = "from helpers.widgets import graph_explorer\ngraph_explorer()"
-    with _jupyterlab(tmp_path, NOTEBOOK_BACKPROP if DRIVE_NOTEBOOK_BACKPROP else None, small,
-                     "browser_graph_explorer.ipynb") as served:
+    """JupyterLab on a copy of the `backprop` notebook (the live graph)."""
+    with _jupyterlab(tmp_path, NOTEBOOK_BACKPROP, None, "") as served:
         yield served
 
 
@@ -187,7 +180,6 @@ def _run_all_cells(page, tries: int = 4) -> None:
 @contextlib.contextmanager
 def _browser_page(log: Path, failure_png: str):
     """A headless Chromium page (1400 x 1000); on a failure, a screenshot and the server log's tail."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -216,7 +208,7 @@ def _open_and_run_all(page, url: str, code: str):
 
 def test_lr_slider_retrains_in_a_real_browser(lab):
     url, log = lab
-    run_timeout = 150_000 if DRIVE_NOTEBOOK_04 else 60_000
+    run_timeout = 150_000
     with _browser_page(log, "failure.png") as page:
         idle = _open_and_run_all(page, url, "lr_explorer(")
         result = page.locator(".p2g-lr_explorer .p2g-result").first
@@ -302,10 +294,9 @@ def test_graph_explorer_moves_in_a_real_browser(graph_lab):
 def attention_lab(tmp_path):
     """JupyterLab on a small notebook with the `attention` notebook's explorer over an untrained tiny GPT (the
     notebook itself trains for minutes first; what the explorer draws does not depend on the training)."""
-    small = _small_notebook()
-    small.cells[0].source = "# Browser test · the attention explorer"
-    small.cells[-1].source = ("from helpers.attention import TinyGPT\nfrom helpers.widgets import attention_explorer\n"
-                              "set_seed(42)\nattention_explorer(TinyGPT(16, 96, 4, 3), name='christopher')")
+    small = _small_notebook("the attention explorer",
+                            "from helpers.attention import TinyGPT\nfrom helpers.widgets import attention_explorer\n"
+                            "set_seed(42)\nattention_explorer(TinyGPT(16, 96, 4, 3), name='christopher')")
     with _jupyterlab(tmp_path, None, small, "browser_attention_explorer.ipynb") as served:
         yield served
 

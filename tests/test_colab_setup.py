@@ -34,9 +34,9 @@ import nbformat
 import pytest
 import torch
 
+from tools.course import repository, setup_source
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from course import repository, setup_source  # noqa: E402
 
 START = ROOT / "notebooks" / "00_start_here.ipynb"
 # This environment's entries that are the course itself (Colab has none of them preinstalled), and its bytecode

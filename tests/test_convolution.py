@@ -191,4 +191,3 @@ def test_plot_receptive_field_draws_one_square_per_window():
     assert legend[0] == "1. conv 5×5: 5×5" and legend[-1] == "4. max-pool 2×2: 12×12"
     with pytest.raises(ValueError, match="one 2-D image"):
         plot_receptive_field(torch.rand(2, 28, 28), simple_cnn())
-    matplotlib.pyplot.close("all")

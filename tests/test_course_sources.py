@@ -9,15 +9,14 @@ import difflib
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import course
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -155,3 +154,16 @@ def test_no_other_file_holds_a_copy_of_the_address():
             if address in text and (rel not in allowed or (rel.endswith(".ipynb") and text.count(address) != 1)):
                 holders.append(rel)
     assert not holders, f"copies of {address} that `python tools/course.py set-repo` does not rewrite: {holders}"
+
+
+def test_a_stale_generated_block_is_found_and_sync_rewrites_it(tmp_path):
+    """The README's reference table and CONTRIBUTING's layer list are copies too: `check` names them when they
+    are stale, `sync` writes them back from `helpers.results.reference_table()` and `helpers.LAYERS`."""
+    root = _copy_course(tmp_path)
+    readme, contributing = root / "README.md", root / "CONTRIBUTING.md"
+    good = {readme: readme.read_text(encoding="utf-8"), contributing: contributing.read_text(encoding="utf-8")}
+    readme.write_text(good[readme].replace("| `pixels/", "| `stale/", 1), encoding="utf-8")
+    contributing.write_text(good[contributing].replace("`train` · ", "", 1), encoding="utf-8")
+    assert course.out_of_step(root) == ["README.md: differs from its source", "CONTRIBUTING.md: differs from its source"]
+    assert sorted(course.sync(root)) == sorted([readme, contributing])
+    assert {p: p.read_text(encoding="utf-8") for p in good} == good and course.out_of_step(root) == []

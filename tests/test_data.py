@@ -34,7 +34,6 @@ from helpers.data import (
     NAMES_FILES,
     DataNotFoundError,
     IDXFormatError,
-    MNISTNotFoundError,
     find_data_file,
     find_mnist_file,
     load_mnist,
@@ -493,7 +492,7 @@ def test_real_test_split_downloads_end_to_end(mnist_dir, offline_env, server, mo
 def test_failed_downloads_leave_no_part_file(offline_env, server, synthetic, monkeypatch):
     files, _, _ = synthetic
     monkeypatch.setenv("MNIST_MIRRORS", ",".join(_bad_mirrors(server, files)))
-    with pytest.raises(MNISTNotFoundError):
+    with pytest.raises(DataNotFoundError):
         find_mnist_file(TEST_IMAGES)
     assert len(server.log) == 4
     assert not offline_env.exists() or list(offline_env.iterdir()) == [], list(offline_env.iterdir())
@@ -557,7 +556,7 @@ def test_offline_message_names_places_mirrors_and_both_fixes(offline_env, server
     closed = f"http://127.0.0.1:{_closed_port()}/mnist/"
     missing = server.add("missing", {}, mode="missing")
     monkeypatch.setenv("MNIST_MIRRORS", f"{closed},{missing}")
-    with pytest.raises(MNISTNotFoundError) as info:
+    with pytest.raises(DataNotFoundError) as info:
         load_mnist("test")
     msg = str(info.value)
     _assert_offline_advice(msg, offline_env)
@@ -573,7 +572,7 @@ def test_offline_message_with_no_mirrors_and_a_corrupt_mnist_dir(offline_env, tm
     (readonly / TEST_IMAGES).write_bytes(b"truncated")
     monkeypatch.setenv("MNIST_DIR", str(readonly))
     monkeypatch.setenv("MNIST_MIRRORS", "")
-    with pytest.raises(MNISTNotFoundError) as info:
+    with pytest.raises(DataNotFoundError) as info:
         find_mnist_file(TEST_IMAGES)
     msg = str(info.value)
     _assert_offline_advice(msg, offline_env)
@@ -583,7 +582,7 @@ def test_offline_message_with_no_mirrors_and_a_corrupt_mnist_dir(offline_env, tm
 
 def test_download_false_says_so(offline_env, monkeypatch):
     monkeypatch.setenv("MNIST_MIRRORS", f"http://127.0.0.1:{_closed_port()}/")
-    with pytest.raises(MNISTNotFoundError, match="download=False") as info:
+    with pytest.raises(DataNotFoundError, match="download=False") as info:
         find_mnist_file(TEST_IMAGES, download=False)
     _assert_offline_advice(str(info.value), offline_env)
 
@@ -619,7 +618,7 @@ def test_one_table_describes_both_data_sets(offline_root):
     for key, ds in DATASETS.items():
         assert data.default_data_dir(key) == offline_root / key  # one subfolder of the data root per data set
         assert ds.licence and ds.source
-    assert MNISTNotFoundError is DataNotFoundError and issubclass(DataNotFoundError, FileNotFoundError)
+    assert issubclass(DataNotFoundError, FileNotFoundError)
 
 
 def test_the_default_root_is_the_repository_data_folder(monkeypatch):

@@ -32,13 +32,6 @@ from helpers.results import ResultMismatch, check_result  # noqa: E402
 from helpers.train import accuracy, batches, binary_accuracy  # noqa: E402
 from helpers.validate import positive_int  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 # ---------------------------------------------------------------------------------------------- env
 
 
@@ -716,7 +709,6 @@ def test_layer1_helpers_refuse_true_and_floats(call, name):
     for bad in (True, 2.0):
         with pytest.raises(ValueError, match=name.replace("(", r"\(").replace(")", r"\)") + " must be"):
             call(bad)
-    plt.close("all")
 
 
 def test_check_shows_the_code_hint_only_from_the_second_wrong_answer(capsys):

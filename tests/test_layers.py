@@ -44,8 +44,3 @@ def test_the_checker_sees_imports():
     # guards against a checker that can never fail
     assert "env" in _helper_imports(PKG / "results.py")
 
-
-def test_contributing_shows_the_same_layers():
-    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    assert helpers.layers_markdown() in text, (
-        "CONTRIBUTING.md's layer list differs from helpers.LAYERS; paste helpers.layers_markdown() there")

@@ -7,8 +7,7 @@ import pytest
 import sklearn.metrics as sklearn_metrics  # a declared dependency: if it is missing, this fails (never skips)
 import torch
 
-from helpers.metrics import (confusion_matrix, expected_calibration_error, precision_recall,
-                             reliability_bins)
+from helpers.metrics import confusion_matrix, expected_calibration_error, precision_recall, reliability_bins
 
 
 def _random_preds(n=500, c=10, seed=0):

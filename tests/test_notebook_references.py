@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MENTION = re.compile(r"\b[Nn]otebooks? (\d\d)((?:(?:,| and| or| to|–|/) ?\d\d)*)(?:'s)?(?: ?\(([^)\n]{3,80})\)| · ([^\n|*`\"\\]{3,80}))?")
+MENTION = re.compile(r"\b[Nn]otebooks? (\d\d)((?:(?:,| and| or| to|–|/) ?\d\d)*)(?:'s)?"
+                     r"(?: ?\(([^)\n]{3,80})\)| · ([^\n|*`\"\\]{3,80}))?")
 DOT_TITLE = re.compile(r"\b(\d\d) · ([A-Z][^\n|*`\"\\]{2,80})")
 
 

@@ -1,14 +1,13 @@
 """Committed notebooks are clean (tools/nbtool.py) and their execution counts agree with their outputs."""
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import nbtool
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import nbtool  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

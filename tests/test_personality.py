@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tools import personality
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import personality  # noqa: E402
 
 
 @pytest.mark.parametrize("capability, level_down", [("AVX512", "avx2"), ("AVX2", "default")])

@@ -19,14 +19,15 @@ import torch  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
-from helpers.plots import (draw_grid, draw_shapes, draw_stack, draw_stretched, plot_descent_paths,  # noqa: E402
-                           plot_dropout_masks, plot_norm_axes)
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from helpers.plots import (  # noqa: E402
+    draw_grid,
+    draw_shapes,
+    draw_stack,
+    draw_stretched,
+    plot_descent_paths,
+    plot_dropout_masks,
+    plot_norm_axes,
+)
 
 
 def _texts(ax):

@@ -1,16 +1,16 @@
-"""The README tells the truth: both commands, every notebook with its links, the reference table in step."""
+"""The README tells the truth: both commands, every notebook with its links, the data sets.
+
+(Its generated reference table is guarded with every other generated part by tests/test_course_sources.py.)
+"""
 
 import re
-import sys
 from pathlib import Path
 
 from helpers.data import DATASETS
-from helpers.results import reference_table
+from tools.course import repository  # the address's one source: pyproject.toml's [project.urls]
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-sys.path.insert(0, str(ROOT / "tools"))
-from course import repository  # noqa: E402  (the address's one source: pyproject.toml's [project.urls])
 
 REPO = repository()
 
@@ -19,6 +19,9 @@ def test_two_commands_and_ci_calls_the_test_command():
     assert "make lab" in README and "make test" in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test\s*$", ci, re.M), ".ci/run must call the README's test command"
+    lint = re.search(r"^make lint\s*$", ci, re.M)
+    assert lint and lint.start() < re.search(r"^make test\s*$", ci, re.M).start(), \
+        ".ci/run must run the linter (`make lint`) before the tests"
 
 
 def test_every_notebook_is_listed_with_colab_and_kaggle_links():
@@ -28,13 +31,6 @@ def test_every_notebook_is_listed_with_colab_and_kaggle_links():
         assert f"kaggle.com/kernels/welcome?src=https://github.com/{REPO}/blob/main/{rel}" in README, nb.name
     for link in re.findall(r"\]\((notebooks/[^)]+\.ipynb)\)", README):
         assert (ROOT / link).is_file(), f"README links to a missing notebook: {link}"
-
-
-def test_reference_table_matches_the_reference_file():
-    block = re.search(r"<!-- reference-table:start -->\n(.*?)\n?<!-- reference-table:end -->", README, re.S)
-    assert block, "README lost its reference-table markers"
-    assert block.group(1).strip() == reference_table().strip(), \
-        "README's reference table is out of date: paste the output of `python -m helpers.results`"
 
 
 def test_the_data_section_names_every_data_set_its_source_licence_and_variable():

@@ -6,16 +6,14 @@ it skips, saying why.
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import NOTEBOOKS_RAN  # the notebooks this session collected (conftest.py stashes them)
 from helpers.results import references
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from course import entry_for  # noqa: E402  (notebook file -> its slug, from tools/course.toml)
+from tools.course import entry_for, road  # notebook file -> its slug, from tools/course.toml
 
 
 def _recorded():
@@ -26,7 +24,7 @@ def _recorded():
 
 
 def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
-    ran = getattr(request.config, "_p2g_notebooks", set())
+    ran = request.config.stash.get(NOTEBOOKS_RAN, set())
     if not ran:
         pytest.skip("no notebook ran in this session: `make test` runs the notebooks and then this check")
     records = _recorded()
@@ -49,8 +47,6 @@ def test_every_reference_of_the_notebooks_that_ran_was_recorded(request):
 
 
 def test_every_reference_names_its_notebook_by_slug():
-    from course import road
-
     slugs = {entry["slug"] for entry in road()}
     wrong = [r.name for r in references().values() if r.notebook not in slugs or not r.name.startswith(f"{r.notebook}/")]
     assert not wrong, f"reference entries must be named 'slug/what' with notebook = the slug (tools/course.toml): {wrong}"

@@ -15,20 +15,18 @@ import http.server
 import json
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
+from playwright import sync_api  # the dev extra: `make .venv` installs it
 
 from helpers.results import reference_table, references
+from tools import course, website
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402
-import website  # noqa: E402
 
 PAGES = website.pages()
 REPO = course.repository()
@@ -303,7 +301,6 @@ def test_a_reader_opens_the_home_page_a_notebook_and_searches(served):
 
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's Chromium at /usr/bin/chromium: `apt-get install -y chromium`")
-    sync_api = pytest.importorskip("playwright.sync_api")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     backprop = next(p for p in PAGES if p.slug == "backprop")
     with sync_api.sync_playwright() as p:

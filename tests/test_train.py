@@ -14,9 +14,9 @@ import helpers.train as train
 from helpers import set_seed
 from helpers.checkpoint import load_checkpoint
 from helpers.data import MNIST_FILES, DataNotFoundError, find_mnist_file, mnist_splits
-from helpers.train import (FAST_RECIPE, DeviceData, TrainingParts, amp_dtype_for, amp_dtype_from_setting, autocast_for,
-                           cpu_has_native_bf16, evaluate, fast_cnn, fast_settings, fit, simple_cnn, simple_mlp,
-                           training_parts)
+from helpers.models import fast_cnn, simple_cnn, simple_mlp
+from helpers.precision import amp_dtype_for, amp_dtype_from_setting, autocast_for, cpu_has_native_bf16
+from helpers.train import FAST_RECIPE, DeviceData, TrainingParts, evaluate, fast_settings, fit, training_parts
 
 
 def _toy_data(n_train=1024, n_valid=256, seed=0, n_test=None):
@@ -498,3 +498,16 @@ def test_the_command_line_validates_each_epoch_and_tests_once_at_the_end(real_mn
     assert [sorted(line) for line in lines] == [["epoch", "train_loss", "valid_acc"], ["test_acc", "test_loss"]]
     assert 0.5 < lines[0]["valid_acc"] and 0.5 < lines[1]["test_acc"]
     assert load_checkpoint(tmp_path / "out.pt")["history"]["test_acc"] == lines[1]["test_acc"]
+
+
+def test_the_names_notebooks_import_from_train_are_the_objects_of_their_homes():
+    """Notebooks, benchmarks and tests import the models, the number-format helpers, the accuracies and `sync`
+    from `helpers.train`, as before the split: the very objects of `helpers.models`, `precision`, `metrics`, `env`."""
+    from helpers import env, metrics, models, precision
+
+    homes = {models: ("simple_cnn", "simple_mlp", "fast_cnn"), metrics: ("accuracy", "binary_accuracy"),
+             precision: ("cpu_has_native_bf16", "amp_dtype_for", "amp_dtype_from_setting", "autocast_for"),
+             env: ("sync",)}
+    for home, names in homes.items():
+        for name in names:
+            assert getattr(train, name) is getattr(home, name) and name in train.__all__ and name in home.__all__, name

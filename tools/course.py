@@ -10,6 +10,13 @@ Sources and their copies:
   README's Colab/Kaggle links. The tests derive the address from here and hold no copy.
 - The road (numbers, file stems, slugs, time budgets): tools/course.toml. Copy: the budget table in
   CONTRIBUTING.md, between `<!-- budgets:start -->` and `<!-- budgets:end -->`.
+- The reference numbers: src/helpers/reference_numbers.toml. Copy: the README's table (`helpers.results.
+  reference_table()`), between `<!-- reference-table:start -->` and `<!-- reference-table:end -->`.
+- The package's layers: `helpers.LAYERS`. Copy: CONTRIBUTING.md's numbered list (`helpers.layers_markdown()`),
+  between `<!-- layers:start -->` and `<!-- layers:end -->`.
+
+Every generated part of the repository is one of these copies: `sync` is the one command that regenerates them
+(`make sync` runs it), and `tests/test_course_sources.py` fails while one is stale.
 
 `sync` changes only those parts: a notebook's other cells, outputs and execution counts are left as they are,
 so a notebook does not need to be executed again after it (the setup cell has no output outside Colab/Kaggle).
@@ -47,6 +54,11 @@ README_LINKS = [
     re.compile(r"(https://kaggle\.com/kernels/welcome\?src=https://github\.com/)([^/\s)]+/[^/\s)]+)(/blob/)"),
 ]
 BUDGETS_START, BUDGETS_END = "<!-- budgets:start -->", "<!-- budgets:end -->"
+REFERENCE_START, REFERENCE_END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
+LAYERS_START, LAYERS_END = "<!-- layers:start -->", "<!-- layers:end -->"
+# (file, start marker, end marker) of each generated block, for the check that its markers are still there
+MARKED_BLOCKS = [("CONTRIBUTING.md", BUDGETS_START, BUDGETS_END), ("README.md", REFERENCE_START, REFERENCE_END),
+                 ("CONTRIBUTING.md", LAYERS_START, LAYERS_END)]
 
 
 # ---------------------------------------------------------------------------------------------- the sources
@@ -133,15 +145,25 @@ def _setup_cell(nb):
     return cell
 
 
+def _between(text: str, start: str, end: str, body: str) -> str:
+    """`text` with what lies between the markers `start` and `end` replaced by `body`."""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
 def _readme_text(text: str, repo: str) -> str:
+    from helpers.results import reference_table  # the package, as `make .venv` installs it
+
     for pattern in README_LINKS:
         text = pattern.sub(lambda m: m.group(1) + repo + m.group(3), text)
-    return text
+    return _between(text, REFERENCE_START, REFERENCE_END, reference_table())
 
 
 def _contributing_text(text: str, root: Path) -> str:
-    pattern = re.compile(re.escape(BUDGETS_START) + r".*?" + re.escape(BUDGETS_END), re.S)
-    return pattern.sub(lambda _: f"{BUDGETS_START}\n{budget_table(root)}\n{BUDGETS_END}", text)
+    from helpers import layers_markdown
+
+    text = _between(text, BUDGETS_START, BUDGETS_END, budget_table(root))
+    return _between(text, LAYERS_START, LAYERS_END, layers_markdown())
 
 
 def _planned(root: Path) -> tuple[dict[Path, str], list[str]]:
@@ -181,9 +203,10 @@ def out_of_step(root: Path = ROOT) -> list[str]:
         for link in open_links(rel, repo).values():
             if link not in readme:
                 problems.append(f"README.md: no link {link}")
-    contributing = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    if BUDGETS_START not in contributing or BUDGETS_END not in contributing:
-        problems.append(f"CONTRIBUTING.md: the budget table's markers {BUDGETS_START} … {BUDGETS_END} are missing")
+    for name, start, end in MARKED_BLOCKS:
+        text = (root / name).read_text(encoding="utf-8")
+        if start not in text or end not in text:
+            problems.append(f"{name}: the markers {start} … {end} of a generated block are missing")
     return problems
 
 

@@ -20,7 +20,6 @@ starting with `# `), the format jupytext and VS Code use.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -111,7 +110,7 @@ def from_py(script: Path, out: Path) -> None:
             return
         body = "\n".join(lines).strip("\n")
         if kind == "markdown":
-            body = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in body.split("\n"))
+            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.split("\n"))
             cells.append(nbformat.v4.new_markdown_cell(body))
         elif body:
             cells.append(nbformat.v4.new_code_cell(body))

@@ -1,8 +1,8 @@
 """Build the course as a static website from the committed notebooks and their recorded outputs (nothing runs).
 
-    python tools/website.py              # `make site`: build/site/index.html, ready for any static host
-    python tools/website.py --out DIR    # build somewhere else
-    python tools/website.py --fresh      # rebuild every page (the default rebuilds only what changed)
+    python -m tools.website              # `make site`: build/site/index.html, ready for any static host
+    python -m tools.website --out DIR    # build somewhere else
+    python -m tools.website --fresh      # rebuild every page (the default rebuilds only what changed)
 
 Two steps:
 
@@ -40,9 +40,9 @@ from pathlib import Path
 
 import nbformat
 
+from tools import course  # the road and the repository address: their one source
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402  (the road and the repository address: their one source)
 
 DOCS = ROOT / "docs"  # conf.py and the site's stylesheet
 BUILD = ROOT / "build"

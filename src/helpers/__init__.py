@@ -9,19 +9,19 @@ Only the two lowest layers are imported here, so `import helpers` stays quick; i
 (`from helpers.optim import SGD`).
 """
 
+from .data import load_mnist, load_names, mnist_splits, three_vs_seven
 from .env import environment_report, get_device, set_seed
 from .plots import plot_function, show_image, show_images
-from .data import load_mnist, load_names, mnist_splits, three_vs_seven
 from .results import check_result
 
 __version__ = "0.1.0"
 
 # The one source for the package's layers (tests/test_layers.py enforces them, CONTRIBUTING.md shows them).
 LAYERS: dict[int, tuple[str, ...]] = {
-    1: ("env", "plots", "checkpoint", "exercises", "validate"),
+    1: ("env", "plots", "files", "checkpoint", "exercises", "validate"),
     2: ("data", "results"),
-    3: ("train", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics", "language",
-        "attention"),
+    3: ("train", "models", "precision", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics",
+        "language", "attention"),
     4: ("explorer_plots", "distributed"),
     5: ("widgets",),
 }

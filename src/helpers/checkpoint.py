@@ -1,6 +1,6 @@
 """Checkpoints that survive a crash, and the random-number states that make a resumed run exact.
 
-Layer 1 of the helpers package: imports nothing from the rest of `helpers`.
+Layer 1 of the helpers package: imports only `files` (layer 1 too) from the rest of `helpers`.
 Introduced in the `gpu_loop` notebook.
 
 - `save_checkpoint(path, **state)` writes atomically: to a temporary file in the same folder, flushed to disk,
@@ -14,17 +14,17 @@ Introduced in the `gpu_loop` notebook.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state"]
+from .files import atomic_write
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state"]
 
 
 class CheckpointError(RuntimeError):
@@ -45,29 +45,6 @@ def save_checkpoint(path, **state) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"save_checkpoint needs a file name, but {path} is a folder: use e.g. {path / 'checkpoint.pt'}.")
     return atomic_write(path, lambda f: torch.save(state, f))
-
-
-def atomic_write(path, write, suffix: str = ".tmp") -> Path:
-    """Call `write(f)` on a temporary binary file beside `path`, flush it to disk, rename it over `path`.
-
-    The temporary file (named `<name>.<random><suffix>`) sits in the same folder, so `os.replace` is a rename on
-    one file system: atomic. If `write` raises (or a KeyboardInterrupt comes) the temporary file is removed and
-    `path` keeps its old content, so a check inside `write` (a checksum, say) decides whether `path` is replaced.
-    Returns `path`. Used for checkpoints, `helpers.distributed`'s log, and `helpers.data`'s downloads and cache.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 from .validate import positive_int
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "NAMES_FILES",
     "NAMES_MIRRORS",
     "DataNotFoundError",
-    "MNISTNotFoundError",
     "IDXFormatError",
     "ChecksumError",
     "ThreeSeven",
@@ -133,9 +132,6 @@ N_MNIST_TRAIN = 60_000
 
 class DataNotFoundError(FileNotFoundError):
     """No verified copy of a data file could be found or downloaded (the message says where it looked)."""
-
-
-MNISTNotFoundError = DataNotFoundError  # the name it had when MNIST was the only data set
 
 
 class ChecksumError(ValueError):

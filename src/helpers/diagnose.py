@@ -269,7 +269,8 @@ def check_targets(outputs: torch.Tensor, targets: torch.Tensor, loss_fn) -> Repo
         return report
     # every other loss compares outputs and targets element by element
     if kind in ("bce", "bce_logits", "regression") and not y.is_floating_point():
-        report.add("target_dtype", f"{y.dtype} targets for {type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else loss_fn.__name__}",
+        loss_name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else loss_fn.__name__
+        report.add("target_dtype", f"{y.dtype} targets for {loss_name}",
                    "this loss subtracts or multiplies outputs and targets element by element and needs float targets",
                    "convert them: y = y.float()")
     if out.shape != y.shape:
@@ -777,7 +778,9 @@ def check_overlap(train_x: torch.Tensor, valid_x: torch.Tensor) -> Report:
         )
     if len(valid_x) == 0 or len(train_x) == 0:
         raise ValueError("check_overlap needs at least one training and one validation example.")
-    to_bytes = lambda t: t.detach().cpu().contiguous().reshape(len(t), -1).numpy()
+    def to_bytes(t):
+        return t.detach().cpu().contiguous().reshape(len(t), -1).numpy()
+
     train_rows = {row.tobytes() for row in to_bytes(train_x)}
     n_shared = sum(row.tobytes() in train_rows for row in to_bytes(valid_x))
     report = Report("check_overlap")

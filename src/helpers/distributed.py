@@ -1,6 +1,7 @@
 """Data-parallel training with `torch.distributed`: the script the `distributed` notebook launches with `torchrun`.
 
-Layer 4 of the helpers package: may import every lower layer (`env`, `checkpoint`, `validate`, `data`, `train`).
+Layer 4 of the helpers package: may import every lower layer (`env`, `files`, `checkpoint`, `validate`, `data`, `models`,
+`train`).
 Introduced in the `distributed` notebook ("Beyond one device").
 
 One script, three ways to run it:
@@ -38,10 +39,12 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .checkpoint import atomic_write, save_checkpoint
+from .checkpoint import save_checkpoint
 from .env import get_device, set_seed
-from .train import DeviceData, simple_mlp, training_parts
-from .validate import positive_int
+from .files import atomic_write
+from .models import simple_mlp
+from .train import DeviceData, training_parts
+from .validate import one_of, positive_int, positive_number
 
 __all__ = ["epoch_shard", "free_port", "torchrun_command", "launch", "read_log", "max_loss_difference",
            "draw_data_parallel", "train_ddp", "main"]
@@ -136,8 +139,8 @@ def max_loss_difference(out_dir_a, out_dir_b, dtype: str | None = None) -> float
     which run to launch again otherwise. The `distributed` notebook's float64 exercise checks its answer with it.
     Introduced in the `distributed` notebook.
     """
-    if dtype is not None and dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or None, got {dtype!r}.")
+    if dtype is not None:
+        one_of(dtype, "dtype", sorted(DTYPES), advice="Or None: any dtype.")
     logs = [(out_dir, read_log(out_dir)) for out_dir in (out_dir_a, out_dir_b)]
     for out_dir, log in logs:
         if dtype is not None and log["config"]["dtype"] != dtype:
@@ -221,8 +224,8 @@ def train_ddp(out_dir, bs: int = 32, n_epochs: int = 1, lr: float = 3e-3, n_trai
     """
     bs = positive_int(bs, "bs (the batch size per process)", example="32, 64")
     n_epochs = positive_int(n_epochs, "n_epochs", example="1, 2")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    positive_number(lr, "lr", advice="Try 3e-3.")
+    one_of(dtype, "dtype", sorted(DTYPES))
     rank, world_size, dev, distributed = _setup(device, backend)
     try:
         out_dir = Path(out_dir)

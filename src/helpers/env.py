@@ -20,12 +20,15 @@ import torch
 
 from helpers.validate import positive_int
 
-__all__ = ["get_device", "set_seed", "detect_platform", "environment_report", "EnvironmentReport", "seconds_per_call",
-           "use_one_thread"]
+__all__ = ["get_device", "sync", "set_seed", "detect_platform", "environment_report", "EnvironmentReport",
+           "seconds_per_call", "use_one_thread"]
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Pick the device once: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+    """Pick the device: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+
+    Nothing is cached: each call looks again (it is cheap). A notebook calls it once, in its setup cell, and
+    passes `device` on.
 
     `prefer` (or the environment variable `HELPERS_DEVICE`) forces a choice, for example "cpu" to
     compare speeds on a GPU machine. Asking for a device that is not there is an error that says so.
@@ -61,6 +64,18 @@ def get_device(prefer: str | None = None) -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def sync(device) -> None:
+    """Wait until the GPU has finished its queued work, so a timer reads the real time (no-op on the CPU).
+
+    Introduced in the `gpu_loop` notebook.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def set_seed(seed: int = 42, deterministic: bool = False) -> int:

@@ -37,8 +37,9 @@ from . import attention as attn
 from . import language
 from .autograd import Value, topological_order
 from .data import three_vs_seven
-from .train import batches, binary_accuracy
-from .validate import positive_int
+from .metrics import binary_accuracy
+from .train import batches
+from .validate import one_of, positive_int, positive_number
 
 __all__ = [
     "OPTIMIZERS",
@@ -202,8 +203,7 @@ def experiment_data(data=None) -> tuple:
 def check_experiment_args(lr, bs, n_epochs, optimizer, seed, model, n_train: int) -> None:
     """Raise a ValueError that says what is wrong and how to fix it, for any bad argument of `run_experiment`
     on a training set of `n_train` examples (the explorers call it before they build a widget)."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive, finite number (try 0.1 or 1.0), got {lr!r}.")
+    positive_number(lr, "lr", advice="Try 0.1 or 1.0.")
     if lr > 1e38:
         raise ValueError(f"lr={lr:g} does not fit in a float32 (at most about 3.4e38); the slider stops at 10.")
     sizes = f"from 1 to {n_train} (the training set's size), such as 64 or 256"
@@ -211,10 +211,8 @@ def check_experiment_args(lr, bs, n_epochs, optimizer, seed, model, n_train: int
         raise ValueError(f"bs (batch size) must be at most the training set's size, {n_train}, got {bs!r}. "
                          f"Typical values: {sizes}.")
     positive_int(n_epochs, "n_epochs", example="1 to 20")
-    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}.")
-    if not isinstance(model, str) or model.lower() not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, got {model!r}.")
+    one_of(optimizer.lower() if isinstance(optimizer, str) else optimizer, "optimizer", OPTIMIZERS)
+    one_of(model.lower() if isinstance(model, str) else model, "model", MODELS)
     positive_int(seed, "seed", example="42 or 0", minimum=0)
 
 
@@ -243,8 +241,9 @@ def _mse_of_sigmoid(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _linear_loss_and_grads(net: nn.Linear, xb: torch.Tensor, yb: torch.Tensor) -> float:
     """The linear model's loss, with its gradients written to `.grad` by the chain rule done by hand.
 
-    Same numbers as `loss.backward()` (a test checks it against autograd), about a third faster per step,
-    which is what keeps a slider change under a tenth of a second.
+    Same numbers as `loss.backward()` (a test checks it against autograd), with less work per step than autograd
+    on this small model: it helps keep a slider change within the explorers' latency goal, which
+    benchmarks/slider_latency.py measures (its figures are in benchmarks/results/).
     """
     w, b = net.weight, net.bias
     with torch.no_grad():
@@ -476,8 +475,7 @@ def quadratic_descent(lr: float, n_steps: int = 30, time=None, speed=None, start
     curvature: above it every step overshoots by more than the last. `QUADRATIC_VERDICTS` says each verdict
     in words. Introduced in the `gradients` notebook.
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive, finite number (try 0.1), got {lr!r}.")
+    positive_number(lr, "lr", advice="Try 0.1.")
     n_steps = positive_int(n_steps, "n_steps", example="30")
     time, speed, t, best = _quad_setup(time, speed, center, scale)
     b_fixed = best[1]
@@ -563,7 +561,8 @@ def temperature_samples(model, temperature: float = 1.0, n_names: int = 12, seed
             if was_training:
                 model.train()
         curve_t = np.geomspace(*TEMPERATURE_RANGE, 60)
-        curve = language.entropy(torch.softmax(first_logits[None, :] / torch.as_tensor(curve_t, dtype=torch.float32)[:, None], dim=1))
+        curve_t32 = torch.as_tensor(curve_t, dtype=torch.float32)
+        curve = language.entropy(torch.softmax(first_logits[None, :] / curve_t32[:, None], dim=1))
     known_set = set(known) if known is not None else None
     return {
         "temperature": float(temperature), "seed": seed, "names": names,
@@ -687,8 +686,7 @@ def tiny_graph_step(lr: float = 0.1, **settings) -> tuple[dict, list[str]]:
     Returns the new settings and the names of the weights held at the edge. Introduced in the `backprop`
     notebook.
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive, finite number (try 0.1), got {lr!r}.")
+    positive_number(lr, "lr", advice="Try 0.1.")
     g = tiny_graph(**settings)
     new, held = dict(g["settings"]), []
     for name in GRAPH_PARAMS:

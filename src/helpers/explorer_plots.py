@@ -214,8 +214,9 @@ def batch_size_table(rows: list[dict]) -> str:
 
 class QuadraticFigure:
     """`quadratic_descent`'s result in three panels, redrawn per run: the path on the loss surface, the loss
-    per step and the fit. The layout (tight_layout, about 40 ms of a redraw) is computed on the
-    first draw only: the map's and the fit's limits never change, and the loss panel's ticks barely do.
+    per step and the fit. The layout (tight_layout, a large share of a redraw's time; benchmarks/slider_latency.py
+    times the redraws) is computed on the first draw only: the map's and the fit's limits never change, and the
+    loss panel's ticks barely do.
     """
 
     def __init__(self):

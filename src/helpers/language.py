@@ -22,10 +22,9 @@ import string
 from typing import Callable, NamedTuple, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .validate import positive_int
+from .validate import number_in, positive_int, positive_number
 
 __all__ = [
     "model_context",
@@ -119,7 +118,8 @@ def split_names(names: Sequence[str], fractions: Sequence[float] = (0.8, 0.1, 0.
     Introduced in the `language_model` notebook.
     """
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three positive numbers that add up to 1, e.g. (0.8, 0.1, 0.1); got {tuple(fractions)}.")
+        raise ValueError(f"fractions must be three positive numbers that add up to 1, e.g. (0.8, 0.1, 0.1); "
+                         f"got {tuple(fractions)}.")
     distinct = sorted(set(names))
     if len(distinct) < 3:
         raise ValueError(f"split_names needs at least 3 distinct names, got {len(distinct)}.")
@@ -143,13 +143,13 @@ def bigram_probs(counts: torch.Tensor, smoothing: float = 1.0) -> torch.Tensor:
     """Each row of `counts` (plus `smoothing` in every cell) divided by its total: P(next | previous), float64.
 
     `smoothing=1` is add-one (Laplace) smoothing: no pair gets probability 0, so no unseen pair costs an infinite
-    loss. With `smoothing=0`, a row without any count is uniform (the limit of a vanishing smoothing). Introduced in the `language_model` notebook.
+    loss. With `smoothing=0`, a row without any count is uniform (the limit of a vanishing smoothing). Introduced in
+    the `language_model` notebook.
     """
     if not isinstance(counts, torch.Tensor) or counts.shape != (VOCAB_SIZE, VOCAB_SIZE):
-        raise ValueError(f"bigram_probs wants the [27, 27] table of bigram_counts, got "
+        raise ValueError("bigram_probs wants the [27, 27] table of bigram_counts, got "
                          + (f"shape {tuple(counts.shape)}" if isinstance(counts, torch.Tensor) else type(counts).__name__) + ".")
-    if not (isinstance(smoothing, (int, float)) and smoothing >= 0 and math.isfinite(smoothing)):
-        raise ValueError(f"smoothing must be a number ≥ 0 (1 is add-one smoothing), got {smoothing!r}.")
+    number_in(smoothing, "smoothing", advice="1 is add-one smoothing, 0 none.")
     table = counts.double() + smoothing
     empty = table.sum(dim=1) == 0  # a character never seen before another one, and no smoothing:
     table[empty] = 1.0  # its row is uniform, the limit of any smoothing → 0
@@ -194,14 +194,11 @@ class CharMLP(nn.Module):
 
 
 def _check_temperature(temperature) -> float:
-    ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and math.isfinite(temperature)
-    if not ok or temperature <= 0:
-        raise ValueError(
-            f"temperature must be a number > 0, got {temperature!r}. The logits are divided by it: 1 samples the "
-            "model's own probabilities, below 1 (e.g. 0.5) sharpens them, above 1 (e.g. 2) flattens them. For the "
-            "single most likely character (the limit T → 0) take logits.argmax() instead."
-        )
-    return float(temperature)
+    return positive_number(
+        temperature, "temperature",
+        advice="The logits are divided by it: 1 samples the model's own probabilities, below 1 (e.g. 0.5) sharpens "
+        "them, above 1 (e.g. 2) flattens them. For the single most likely character (the limit T → 0) take "
+        "logits.argmax() instead.")
 
 
 def temperature_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -18,6 +18,8 @@ import torch
 from helpers.validate import positive_int
 
 __all__ = [
+    "accuracy",
+    "binary_accuracy",
     "confusion_matrix",
     "precision_recall",
     "PrecisionRecall",
@@ -158,3 +160,24 @@ def expected_calibration_error(probs, targets, n_bins: int = 10) -> float:
     weights = counts[used].double() / counts.sum()
     gaps = (acc[used] - conf[used]).abs()
     return float((weights * gaps).sum())
+
+
+# Accuracy, the first metric: built by hand in the `three_vs_seven` and `softmax` notebooks.
+def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of examples whose predicted class (logit > 0, i.e. sigmoid > 0.5) equals the 0/1 target.
+
+    Introduced in the `three_vs_seven` notebook (`batch_accuracy` there).
+    """
+    logits, y = logits.reshape(-1), y.reshape(-1)
+    if logits.shape != y.shape:
+        raise ValueError(f"binary_accuracy got {logits.numel()} predictions for {y.numel()} targets.")
+    return ((logits > 0).float() == y.float()).float().mean().item()
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose highest logit is at the target class index. Introduced in the `softmax` notebook."""
+    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
+        raise ValueError(
+            f"accuracy expects logits [N, classes] and class indices [N], got {tuple(logits.shape)} and {tuple(y.shape)}."
+        )
+    return (logits.argmax(dim=1) == y).float().mean().item()

@@ -1,7 +1,8 @@
 """Optimizers written by hand: SGD (with momentum, dampening and Nesterov), Adam and AdamW.
 
-Layer 3 of the helpers package: imports only torch. Introduced in the `modules` notebook, which writes each
-update rule in a few lines first, then imports these classes and compares them with `torch.optim`.
+Layer 3 of the helpers package: imports only `validate` from the rest of `helpers`. Introduced in the `modules`
+notebook, which writes each update rule in a few lines first, then imports these classes and compares them with
+`torch.optim`.
 
 Every class follows the shape of `torch.optim`: build it from the parameters (`model.parameters()` or a list
 of tensors) and the hyper-parameters, with the same names torch uses (`lr`, `momentum`, `dampening`,
@@ -19,24 +20,13 @@ The tests (`tests/test_optim.py`) check that ten steps of each one leave the par
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Iterable
 
 import torch
 
+from .validate import number_in
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
-
-
-def _check_number(name: str, value, low: float = 0.0, high: float | None = None, high_open: bool = False,
-                  typical: str = "") -> float:
-    """Raise a ValueError that says what is wrong with one hyper-parameter; return it as a float."""
-    if isinstance(value, bool) or not isinstance(value, Real) or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError(f"{name} must be a number, got {value!r}.{' ' + typical if typical else ''}")
-    value = float(value)
-    if value < low or (high is not None and (value >= high if high_open else value > high)):
-        upper = "" if high is None else f" and {'below' if high_open else 'at most'} {high:g}"
-        raise ValueError(f"{name} must be at least {low:g}{upper}, got {value:g}.{' ' + typical if typical else ''}")
-    return value
 
 
 class Optimizer:
@@ -79,7 +69,7 @@ class Optimizer:
                     "gets no .grad. Create it with requires_grad (e.g. torch.randn(...).requires_grad_()) instead."
                 )
         self.params = params
-        self.lr = _check_number("lr", lr, typical="Try a positive learning rate such as 0.1 or 1e-3.")
+        self.lr = number_in(lr, "lr", advice="Try a positive learning rate such as 0.1 or 1e-3.")
         self.state: list[dict] = [{} for _ in params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -127,9 +117,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(params, lr)
-        self.momentum = _check_number("momentum", momentum, typical="Typical values: 0 (off) or 0.9.")
-        self.dampening = _check_number("dampening", dampening, high=1.0, typical="Usually 0.")
-        self.weight_decay = _check_number("weight_decay", weight_decay, typical="Typical values: 0 or 1e-4.")
+        self.momentum = number_in(momentum, "momentum", advice="Typical values: 0 (off) or 0.9.")
+        self.dampening = number_in(dampening, "dampening", high=1.0, advice="Usually 0.")
+        self.weight_decay = number_in(weight_decay, "weight_decay", advice="Typical values: 0 or 1e-4.")
         if not isinstance(nesterov, bool):
             raise ValueError(f"nesterov must be True or False, got {nesterov!r}.")
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -180,12 +170,12 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2) such as (0.9, 0.999), got {betas!r}.")
         self.betas = tuple(
-            _check_number(f"betas[{i}]", b, 0.0, 1.0, high_open=True,
-                          typical="Each beta is a decay rate in [0, 1); the usual pair is (0.9, 0.999).")
+            number_in(b, f"betas[{i}]", 0.0, 1.0, high_open=True,
+                      advice="Each beta is a decay rate in [0, 1); the usual pair is (0.9, 0.999).")
             for i, b in enumerate(betas)
         )
-        self.eps = _check_number("eps", eps, typical="It only guards against dividing by zero: 1e-8 is usual.")
-        self.weight_decay = _check_number("weight_decay", weight_decay, typical="Typical values: 0 to 0.1.")
+        self.eps = number_in(eps, "eps", advice="It only guards against dividing by zero: 1e-8 is usual.")
+        self.weight_decay = number_in(weight_decay, "weight_decay", advice="Typical values: 0 to 0.1.")
 
     def update(self, p, grad, state):
         beta1, beta2 = self.betas

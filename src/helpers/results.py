@@ -1,7 +1,8 @@
 """Headline numbers, checked against the course's reference file.
 
 Layer 2 of the helpers package. The reference values live in `reference_numbers.toml` beside this file:
-one table per result, named `"NN/what"` after the notebook that produces it, with
+one table per result, named `"slug/what"` after the notebook that produces it (its slug in tools/course.toml,
+which stays when the notebook is renumbered), with
 
 - `value`: what we expect; `tolerance`: how far off is still a match;
 - `kind`: "band" (default: value ± tolerance), "at_least" (anything ≥ value − tolerance passes: an accuracy, a
@@ -182,7 +183,3 @@ def reference_table() -> str:
         ours = f"{ref.value:g}" if ref.measured else f"not measured yet (no {ref.device or 'such'} run)"
         rows.append(f"| `{ref.name}` | {ref.notebook or ''} | {ref.data_set} | {ours} | {tol} | {ref.anchor_text()} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(reference_table())

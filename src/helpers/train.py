@@ -1,11 +1,17 @@
-"""The training loop the notebooks build, in its finished form.
+"""The training loop the notebooks build, in its finished form: one job, training.
 
-Layer 3 of the helpers package: may import `env`, `plots`, `checkpoint`, `validate`, `data`, `results`, never
-`widgets`. The pieces here are built by hand first: `batches` and `binary_accuracy` in the `three_vs_seven`
-notebook, `accuracy` in the `softmax` notebook; the full GPU loop in the `gpu_loop` notebook.
+Layer 3 of the helpers package: may import `env`, `plots`, `checkpoint`, `validate`, `data`, `results` and its
+layer's `models`, `precision` and `metrics`, never `widgets`. `batches` is built by hand in the `three_vs_seven`
+notebook, the full GPU loop in the `gpu_loop` notebook: the data on the device (`DeviceData`), the training step
+(`training_parts`), the loop (`fit`, with `LossCurve` drawing it live), `evaluate`, and `python -m helpers.train`
+(`main`), the same loop from the command line.
 
 The loop's shared training step is public, for the scripts and benchmarks built on it: `training_parts` (model,
-optimizer, schedule, gradient scaler and the one-batch `step`), `autocast_for` and `amp_dtype_from_setting`.
+optimizer, schedule, gradient scaler and the one-batch `step`).
+
+The notebooks, benchmarks and tests also import from here the names the loop is used with, whose homes are now
+their own modules: the models (`helpers.models`), the number format (`helpers.precision`), `accuracy` and
+`binary_accuracy` (`helpers.metrics`) and `sync` (`helpers.env`). They are the same objects.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections import namedtuple
@@ -25,10 +30,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
-from .env import get_device
-from .validate import positive_int
+from .env import get_device, sync
+from .metrics import accuracy, binary_accuracy
+from .models import fast_cnn, simple_cnn, simple_mlp
+from .precision import amp_dtype_for, amp_dtype_from_setting, autocast_for, cpu_has_native_bf16
+from .validate import number_in, positive_int, positive_number
 
-__all__ = ["batches", "binary_accuracy", "accuracy"]
+__all__ = ["batches"]
+# Imported here by notebooks, benchmarks and tests since before the split (their homes are named above).
+__all__ += ["binary_accuracy", "accuracy", "simple_cnn", "simple_mlp", "fast_cnn", "cpu_has_native_bf16",
+            "amp_dtype_for", "amp_dtype_from_setting", "autocast_for", "sync"]
 
 
 def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | None = None,
@@ -54,35 +65,14 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
         yield order[start:start + bs]
 
 
-def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of examples whose predicted class (logit > 0, i.e. sigmoid > 0.5) equals the 0/1 target.
-
-    Introduced in the `three_vs_seven` notebook (`batch_accuracy` there).
-    """
-    logits, y = logits.reshape(-1), y.reshape(-1)
-    if logits.shape != y.shape:
-        raise ValueError(f"binary_accuracy got {logits.numel()} predictions for {y.numel()} targets.")
-    return ((logits > 0).float() == y.float()).float().mean().item()
-
-
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows whose highest logit is at the target class index. Introduced in the `softmax` notebook."""
-    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
-        raise ValueError(
-            f"accuracy expects logits [N, classes] and class indices [N], got {tuple(logits.shape)} and {tuple(y.shape)}."
-        )
-    return (logits.argmax(dim=1) == y).float().mean().item()
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The full GPU training loop of the `gpu_loop` notebook.
 # ---------------------------------------------------------------------------------------------------------
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's training pixels (in [0, 1])
 
 __all__ += [
-    "MNIST_MEAN", "MNIST_STD", "DeviceData", "simple_cnn", "simple_mlp", "fast_cnn", "FAST_RECIPE", "fast_settings",
-    "cpu_has_native_bf16", "amp_dtype_for", "amp_dtype_from_setting",
-    "autocast_for", "sync", "TrainingParts", "training_parts", "evaluate", "LossCurve", "fit", "main",
+    "MNIST_MEAN", "MNIST_STD", "DeviceData", "FAST_RECIPE", "fast_settings",
+    "TrainingParts", "training_parts", "evaluate", "LossCurve", "fit", "main",
 ]
 SPLITS = ("valid", "test")
 
@@ -182,64 +172,12 @@ class DeviceData:
                 f"uint8 on {self.device})")
 
 
-def simple_cnn() -> nn.Sequential:
-    """The notebook's small CNN: conv 5x5 (24) → max-pool → conv 3x3 (32) → max-pool → 256 → 10, ReLUs between.
-
-    Takes `[B, 1, 28, 28]`; 28 → 24 → 12 → 10 → 5, so the flattened features are 32·5·5 = 800.
-    Introduced in the `convolutions` notebook, trained in the `gpu_loop` notebook.
-    """
-    return nn.Sequential(
-        nn.Conv2d(1, 24, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(24, 32, kernel_size=3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(), nn.Linear(256, 10),
-    )
-
-
-def simple_mlp(hidden: int = 256) -> nn.Sequential:
-    """The notebook's baseline: flatten 28x28 → `hidden` → 10 with a ReLU. Introduced in the `gpu_loop` notebook."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-
-
-def fast_cnn() -> nn.Sequential:
-    """The CNN of the course's fastest recipe: conv 5x5 with stride 2 (32) → conv 3x3 (32) → max-pool → 256 → 10.
-
-    `simple_cnn`'s shape with one change that matters: the first convolution steps 2 pixels at a time instead of
-    being followed by a max-pool, so it computes a 12×12 map directly (a quarter of the positions of a 24×24 one)
-    and the costliest pooling layer is gone. Takes `[B, 1, 28, 28]`; 28 → 12 → 10 → 5, so the flattened features
-    are 32·5·5 = 800, as in `simple_cnn`. Pooling comes before its ReLU (the same result: both are monotone, and
-    the ReLU then touches a quarter of the numbers). 217,706 parameters. Chosen on the validation split
-    (benchmarks/cpu_time_to_99.py). Built layer by layer in the `convolutions` notebook; trained in `gpu_loop`.
-    """
-    return nn.Sequential(
-        nn.Conv2d(1, 32, kernel_size=5, stride=2), nn.ReLU(),
-        nn.Conv2d(32, 32, kernel_size=3), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(), nn.Linear(256, 10),
-    )
-
-
 # One epoch of `fit` with `fast_cnn` and these settings passes 99 % test accuracy (benchmarks/cpu_time_to_99.py,
 # results in benchmarks/results/). The optimizer settings are tuomaso/train_mnist_fast's (a short memory: beta1
 # 0.7, beta2 0.9, and no momentum cycling, so beta1 stays 0.7); label smoothing is ours. Chosen on the validation
 # split of `mnist_splits` (benchmarks/results/cpu_levers.json); pass them as `fit(model, data, 1, **FAST_RECIPE)`.
 FAST_RECIPE = {"lr": 1e-2, "bs": 256, "betas": (0.7, 0.9), "cycle_momentum": False, "label_smoothing": 0.1,
                "wd": 0.01}
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), where bf16 autocast speeds up
-    convolutions and matrix multiplies instead of emulating them slowly. False where torch cannot tell, and
-    where the environment variable `HELPERS_CPU_BF16` is `0`: then the float32 path of a CPU without bf16 runs
-    (`make test-portable` and `benchmarks/cpu_time_to_99.py` use it to act as such a CPU)."""
-    if os.environ.get("HELPERS_CPU_BF16", "").strip() == "0":
-        return False
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        try:
-            if getattr(cpu, probe)():
-                return True
-        except (AttributeError, RuntimeError):  # not on this torch or this platform (e.g. ARM)
-            continue
-    return False
 
 
 def fast_settings(device) -> dict:
@@ -256,52 +194,6 @@ def fast_settings(device) -> dict:
     if device.type == "cpu":
         return {"amp": cpu_has_native_bf16(), "channels_last": True}
     return {"amp": "auto", "channels_last": "auto"}
-
-
-def amp_dtype_for(device) -> torch.dtype | None:
-    """The autocast dtype a device should train with: bfloat16 on GPUs that have it natively, float16 on older
-    CUDA GPUs (with a gradient scaler), None (plain float32) on the CPU, where bf16 autocast is often slower.
-    Introduced in the `gpu_loop` notebook.
-    """
-    device = torch.device(device)
-    if device.type != "cuda":
-        return None
-    try:
-        native = torch.cuda.is_bf16_supported(including_emulation=False)
-    except TypeError:  # older torch
-        native = torch.cuda.is_bf16_supported()
-    return torch.bfloat16 if native else torch.float16
-
-
-def sync(device) -> None:
-    """Wait until the GPU has finished its queued work, so a timer reads the real time (no-op on the CPU).
-
-    Introduced in the `gpu_loop` notebook.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def amp_dtype_from_setting(amp, device) -> torch.dtype | None:
-    """`fit`'s `amp` setting as an autocast dtype: "auto" -> `amp_dtype_for(device)`; True -> that, or bfloat16
-    where it says None (the CPU); False -> None (float32)."""
-    if amp == "auto":
-        return amp_dtype_for(device)
-    if amp is True:
-        return amp_dtype_for(device) or torch.bfloat16
-    if amp is False:
-        return None
-    raise ValueError(f"amp must be 'auto' (bf16 or float16 on GPUs, off on the CPU), True or False, got {amp!r}.")
-
-
-def autocast_for(device, amp_dtype: torch.dtype | None):
-    """The `torch.autocast` context for `amp_dtype` on `device` (a device or its type, e.g. "cuda"); None: autocast
-    off, plain float32."""
-    device_type = device if isinstance(device, str) else torch.device(device).type
-    return torch.autocast(device_type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
 
 
 TrainingParts = namedtuple("TrainingParts", ["model", "opt", "sched", "scaler", "step"])
@@ -469,18 +361,16 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
     if not isinstance(data, DeviceData):
         raise TypeError(f"fit wants the data as a DeviceData (see DeviceData.mnist), got {type(data).__name__}.")
     n_epochs = positive_int(n_epochs, "n_epochs", example="1, 8")
-    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number (the peak of the one-cycle schedule, e.g. 3e-3), got {lr!r}.")
+    positive_number(lr, "lr", advice="It is the peak of the one-cycle schedule: try 3e-3.")
     bs = positive_int(bs, "bs", example="256")
     log_every = positive_int(log_every, "log_every", example="25")
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be two numbers in [0, 1), AdamW's (beta1, beta2), e.g. (0.9, 0.999) or "
                          f"(0.7, 0.9), got {betas!r}.")
-    if not (isinstance(label_smoothing, (int, float)) and not isinstance(label_smoothing, bool)
-            and 0 <= label_smoothing < 1):
-        raise ValueError(f"label_smoothing must be a number in [0, 1), e.g. 0.1 (0 turns it off), "
-                         f"got {label_smoothing!r}.")
+    for i, b in enumerate(betas):
+        number_in(b, f"betas[{i}]", 0.0, 1.0, high_open=True,
+                  advice="Each beta is a decay rate in [0, 1): (0.9, 0.999) or (0.7, 0.9), say.")
+    number_in(label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True, advice="Try 0.1 (0 turns it off).")
     device = data.device
     amp_dtype = amp_dtype_from_setting(amp, device)
     if channels_last == "auto":

@@ -44,19 +44,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .experiments import (
-    BLOWUP_FACTOR,
     GRAPH_PARAMS,
     GRAPH_RANGE,
     MODELS,
     OPTIMIZERS,
     QUADRATIC_VERDICTS,
     TEMPERATURE_RANGE,
-    History,
     attention_patterns,
     check_experiment_args,
     compare_batch_sizes,
     experiment_data,
-    gradient_noise,
     quadratic_data,
     quadratic_descent,
     run_experiment,
@@ -83,16 +80,6 @@ __all__ = [
     "temperature_explorer",
     "attention_explorer",
     "graph_explorer",
-    # still importable from here, but they live in helpers.experiments now: import them from there
-    "OPTIMIZERS",
-    "MODELS",
-    "BLOWUP_FACTOR",
-    "History",
-    "run_experiment",
-    "gradient_noise",
-    "compare_batch_sizes",
-    "quadratic_data",
-    "quadratic_descent",
 ]
 
 _STYLE = {"description_width": "initial"}
