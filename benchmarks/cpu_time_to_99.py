@@ -7,8 +7,15 @@ Adam at lr 1e-2 with betas (0.7, 0.9); `OneCycleLR(max_lr=1e-2, total_steps=one 
 batch size 256; one epoch over images normalised with mean 0.1307 and std 0.3081, shuffled once (outside the
 timer: the original loads a file shuffled beforehand), batches taken in order; float32, PyTorch's default layout.
 
-Ours is the course's loop, `helpers.train.fit`, with `fast_cnn()`, `FAST_RECIPE` and `fast_settings(device)`:
-one epoch, bf16 autocast where the CPU computes in bf16 natively, channels_last (see their docstrings).
+Ours is the course's loop, `helpers.train.fit`, with `fast_model(device)`, `FAST_RECIPE` and
+`fast_settings(device)`: one epoch, channels_last, and, where the CPU computes in bf16 natively, bf16 autocast and
+`fast_cnn()`'s 32 first-layer filters; where it does not (float32), `fast_cnn(24)` (see their docstrings).
+
+Two CPU personalities, one result file each: a CPU with native bf16 (AVX512-BF16 or AMX) writes
+`cpu_time_to_99.json`; a CPU without it, or any CPU under `--float32` (bf16 off through `HELPERS_CPU_BF16=0` and,
+on an AVX-512 CPU, `ATEN_CPU_CAPABILITY=avx2`, so the float32 kernels are the ones a laptop runs), writes
+`cpu_time_to_99_float32.json` (`cpu_levers_float32.json` with `--levers`). The JSON records the personality:
+`cpu_native_bf16` and `cpu_capability`, the instruction set ATen's kernels use.
 
 Both train on the same images with the same number of threads, in one process, alternately seed by seed (the
 order flips from one seed to the next, so a slow spell of a shared machine hits both), after one untimed epoch
@@ -19,6 +26,7 @@ seconds over the median of the baseline's. Goal: ratio ≤ 0.5, mean test accura
     python benchmarks/cpu_time_to_99.py --split valid     # 50,000 of them, validation accuracy: where we choose
     python benchmarks/cpu_time_to_99.py --levers          # each lever on its own, on the validation split
     python benchmarks/cpu_time_to_99.py --n-train 2048 --seeds 1   # a smoke test (far from 99 %)
+    python benchmarks/cpu_time_to_99.py --float32         # as a CPU without bf16 (on any CPU)
 
 `--split test` (the default) trains on all 60,000 training images and scores MNIST's 10,000 test images once per
 seed: the figure fast-training records report. The recipe was chosen before, on `--split valid`
@@ -28,7 +36,7 @@ at a time (channels_last and bf16 each alone and together, the smaller network, 
 under `fit`'s default optimizer settings, each beside the baseline seed by seed, in an order that shifts from one
 seed to the next. It prints ONE JSON object and writes it to
 `benchmarks/results/cpu_time_to_99.json` (`cpu_time_to_99_valid.json` with `--split valid`, `cpu_levers.json`
-with `--levers`; or `--out`).
+with `--levers`; each with `_float32` before `.json` for the float32 personality; or `--out`).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ from helpers.train import (  # noqa: E402
     cpu_has_native_bf16,
     evaluate,
     fast_cnn,
+    fast_model,
     fast_settings,
     fit,
     simple_cnn,
@@ -131,12 +140,13 @@ def baseline_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tens
 # ---------------------------------------------------------------------------------------------------------
 # Ours: the course's loop.
 # ---------------------------------------------------------------------------------------------------------
-def train_ours(data: DeviceData, seed: int, make_model=fast_cnn, **overrides) -> tuple[nn.Module, float, dict]:
-    """One epoch of `fit` with `make_model()`, `FAST_RECIPE` and `fast_settings` (each overridable); returns the
-    model, its training seconds (fit's `train_s`: the end-of-epoch validation is not in it) and the settings."""
+def train_ours(data: DeviceData, seed: int, make_model=None, **overrides) -> tuple[nn.Module, float, dict]:
+    """One epoch of `fit` with `make_model()` (default: `fast_model(device)`), `FAST_RECIPE` and `fast_settings`
+    (each overridable); returns the model, its training seconds (fit's `train_s`: the end-of-epoch validation is
+    not in it) and the settings."""
     settings = {**FAST_RECIPE, **fast_settings(data.device), **overrides}
     torch.manual_seed(seed)
-    model = make_model()
+    model = make_model() if make_model is not None else fast_model(data.device)
     history = fit(model, data, 1, seed=seed, progress=False, **settings)
     return model, history["train_s"][0], settings
 
@@ -192,8 +202,23 @@ def cpu_name() -> str:
 
 
 def environment(threads: int) -> dict:
-    return {"device": "cpu", "cpu": cpu_name(), "cpu_native_bf16": cpu_has_native_bf16(), "threads": threads,
-            "torch": torch.__version__}
+    return {"device": "cpu", "cpu": cpu_name(), "cpu_native_bf16": cpu_has_native_bf16(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": threads, "torch": torch.__version__}
+
+
+def first_filters() -> int:
+    """The first-layer width of `fast_model("cpu")` on this CPU personality (24 in float32, 32 with bf16)."""
+    return fast_model("cpu")[0].out_channels
+
+
+def float32_personality() -> dict:
+    """The environment variables that make this CPU train as one without bf16: `HELPERS_CPU_BF16=0` and, where
+    ATen would use AVX-512 kernels, `ATEN_CPU_CAPABILITY=avx2` (a laptop's vector width). Both are read when torch
+    and helpers load, so `main` starts the script again with them."""
+    env = {"HELPERS_CPU_BF16": "0"}
+    if torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512"):
+        env["ATEN_CPU_CAPABILITY"] = "avx2"
+    return env
 
 
 def load_average() -> float | None:
@@ -256,7 +281,7 @@ def _run(n_seeds, threads, split, n_train, first_seed):
         "benchmark": "cpu_time_to_99", **environment(threads), "split": split, "n_train": len(train_x),
         f"n_{split}": len(eval_x), "seeds": seeds,
         "recipes": {"baseline": BASELINE_RECIPE,
-                    "ours": {"model": "fast_cnn", **{k: list(v) if isinstance(v, tuple) else v
+                    "ours": {"model": f"fast_cnn({first_filters()})", **{k: list(v) if isinstance(v, tuple) else v
                                                      for k, v in (settings or {}).items()}}},
         "baseline": runs["baseline"], "ours": runs["ours"],
         "median_train_s": {who: statistics.median(r["train_s"]) for who, r in runs.items()},
@@ -270,23 +295,35 @@ def _run(n_seeds, threads, split, n_train, first_seed):
     return report
 
 
-def lever_variants() -> list[tuple[str, dict]]:
-    """From the baseline's model and optimizer settings in our loop to our recipe, one lever at a time (layout
-    and precision each alone, then together); then our model and precision with `fit`'s default optimizer
-    settings, to show what the recipe adds."""
+def lever_variants(bf16: bool | None = None) -> list[tuple[str, dict]]:
+    """From the baseline's model and optimizer settings in our loop to our recipe, one lever at a time; then our
+    model and precision with `fit`'s default optimizer settings, to show what the recipe adds.
+
+    With bf16 (default: where the CPU has it natively): layout and precision each alone, then together, then
+    `fast_cnn`. Without (the float32 personality): channels_last, `fast_cnn` with its 32 first-layer filters, then
+    24 of them (what `fast_model` picks in float32)."""
+    bf16 = cpu_has_native_bf16() if bf16 is None else bf16
     v0 = {"make_model": simple_cnn, "betas": (0.7, 0.9), "cycle_momentum": False, "label_smoothing": 0.0, "wd": 0.0,
           "amp": False, "channels_last": False}
-    both = {**v0, "amp": True, "channels_last": True}
-    fast = {**both, "make_model": fast_cnn}
+    layout = {**v0, "channels_last": True}
+    tail = []
+    if bf16:
+        both = {**v0, "amp": True, "channels_last": True}
+        fast = {**both, "make_model": fast_cnn}
+        steps = [("+ channels_last (float32)", layout), ("+ bf16 autocast (NCHW)", {**v0, "amp": True}),
+                 ("+ channels_last and bf16 autocast", both), ("+ fast_cnn (first conv stride 2, no first pool)", fast)]
+    else:
+        wide = {**layout, "make_model": fast_cnn}
+        fast = {**layout, "make_model": lambda: fast_cnn(24)}
+        steps = [("+ channels_last (float32)", layout),
+                 ("+ fast_cnn (first conv stride 2, no first pool; 32 filters)", wide),
+                 ("+ 24 first-layer filters instead of 32 (fast_cnn(24))", fast)]
+        tail = [("FAST_RECIPE with fast_cnn's 32 first-layer filters", {**wide, "label_smoothing": 0.1, "wd": 0.01})]
     ours = {**fast, "label_smoothing": 0.1, "wd": 0.01}
-    return [("simple_cnn, the baseline's optimizer settings, in fit (float32, NCHW)", v0),
-            ("+ channels_last (float32)", {**v0, "channels_last": True}),
-            ("+ bf16 autocast (NCHW)", {**v0, "amp": True}),
-            ("+ channels_last and bf16 autocast", both),
-            ("+ fast_cnn (first conv stride 2, no first pool)", fast),
-            ("+ label smoothing 0.1, weight decay 0.01 (= FAST_RECIPE)", ours),
-            ("FAST_RECIPE with fit's default betas (0.9, 0.999), momentum cycled, no label smoothing",
-             {**ours, "betas": (0.9, 0.999), "cycle_momentum": True, "label_smoothing": 0.0})]
+    return ([("simple_cnn, the baseline's optimizer settings, in fit (float32, NCHW)", v0)] + steps
+            + [("+ label smoothing 0.1, weight decay 0.01 (= FAST_RECIPE)", ours)] + tail
+            + [("FAST_RECIPE with fit's default betas (0.9, 0.999), momentum cycled, no label smoothing",
+                {**ours, "betas": (0.9, 0.999), "cycle_momentum": True, "label_smoothing": 0.0})])
 
 
 def run_levers(n_seeds: int = 3, threads: int | None = None, n_train: int | None = None) -> dict:
@@ -335,18 +372,27 @@ def parse_args(argv=None):
                    help="test: train on all 60,000, score the test set; valid: train on 50,000, score the 10,000 held out")
     p.add_argument("--n-train", type=int, default=None, help="train on only the first N images (a smoke test)")
     p.add_argument("--levers", action="store_true", help="time each lever on the validation split instead")
+    p.add_argument("--float32", action="store_true",
+                   help="time the float32 path a CPU without bf16 runs (bf16 off; AVX2 kernels on an AVX-512 CPU)")
     p.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/cpu_time_to_99.json; "
-                                               "cpu_time_to_99_valid.json with --split valid, cpu_levers.json with --levers)")
+                                               "cpu_time_to_99_valid.json with --split valid, cpu_levers.json with "
+                                               "--levers; _float32 before .json on a CPU without bf16)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.float32:
+        missing = {k: v for k, v in float32_personality().items() if os.environ.get(k) != v}
+        if missing:  # read when torch and helpers load: start again with them set
+            os.execve(sys.executable, [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])],
+                      {**os.environ, **missing})
     if args.levers:
         report = run_levers(args.seeds or 3, args.threads, args.n_train)
     else:
         report = run(args.seeds or 5, args.threads, args.split, args.n_train)
-    name = "cpu_levers.json" if args.levers else f"cpu_time_to_99{'_valid' if args.split == 'valid' else ''}.json"
+    name = "cpu_levers" if args.levers else f"cpu_time_to_99{'_valid' if args.split == 'valid' else ''}"
+    name += ".json" if cpu_has_native_bf16() else "_float32.json"
     print(write_report(report, Path(args.out) if args.out else ROOT / "benchmarks" / "results" / name))
     return 0
 

@@ -81,7 +81,9 @@ def test_cpu_time_to_99_reports_both_recipes_seed_by_seed(cpu99, tmp_path, capsy
     assert printed["ratio"] == pytest.approx(medians["ours"] / medians["baseline"])
     assert printed["goal"] == {"ratio_max": 0.5, "mean_acc_min": 0.99, "min_acc_min": 0.989}
     assert printed["goal_met"]["mean_acc"] is False  # far from 99 % on 2,048 images: the check can fail
-    assert printed["recipes"]["ours"]["model"] == "fast_cnn" and printed["recipes"]["ours"]["betas"] == [0.7, 0.9]
+    assert printed["recipes"]["ours"]["model"] in ("fast_cnn(24)", "fast_cnn(32)")
+    assert printed["recipes"]["ours"]["betas"] == [0.7, 0.9]
+    assert printed["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_cpu_time_to_99_baseline_is_the_published_recipe(cpu99):
@@ -124,6 +126,17 @@ def test_cpu_levers_run_on_the_validation_split(cpu99, tmp_path, capsys):
     # the baseline's model and optimizer in fit: the same data order, the same start, the same function
     same = rows["simple_cnn, the baseline's optimizer settings, in fit (float32, NCHW)"]
     assert same["valid_acc"] == pytest.approx(rows["baseline (its own loop)"]["valid_acc"], abs=2e-4)
+
+
+def test_cpu_levers_follow_the_personality(cpu99):
+    """With bf16 the levers are layout and precision; in float32 they end on fast_model's 24 filters."""
+    with_bf16 = dict(cpu99.lever_variants(bf16=True))
+    float32 = dict(cpu99.lever_variants(bf16=False))
+    assert len(with_bf16) == len(float32) == 7
+    assert any(v["amp"] for v in with_bf16.values()) and not any(v["amp"] for v in float32.values())
+    fast = float32["+ label smoothing 0.1, weight decay 0.01 (= FAST_RECIPE)"]["make_model"]()
+    assert fast[0].out_channels == 24 and fast[2].in_channels == 24
+    assert cpu99.float32_personality()["HELPERS_CPU_BF16"] == "0"
 
 
 def test_train_speed_refuses_fastai_mixed_precision_on_a_cpu(train_speed, tmp_path):

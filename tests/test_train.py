@@ -101,6 +101,19 @@ def test_fast_cnn_has_the_documented_shape():
     assert fast(x).shape == (5, 10)
     n_fast = (25 * 32 + 32) + (9 * 32 * 32 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
     assert sum(p.numel() for p in fast.parameters()) == n_fast == 217_706
+    narrow = fast_cnn(24)
+    assert narrow[:2](x).shape == (5, 24, 12, 12) and narrow(x).shape == (5, 10)
+    assert sum(p.numel() for p in narrow.parameters()) == 215_194  # as many as the published recipe's network
+    with pytest.raises(ValueError, match="filters"):
+        fast_cnn(0)
+
+
+def test_fast_model_narrows_the_first_layer_where_the_cpu_trains_in_float32(monkeypatch):
+    from helpers.train import fast_model
+
+    monkeypatch.setenv("HELPERS_CPU_BF16", "0")  # restored after the test
+    assert fast_model("cpu")[0].out_channels == 24
+    assert fast_model("meta")[0].out_channels == 32  # not a CPU: the recipe's 32 filters
 
 
 def test_training_parts_recipe_settings_match_torch():

@@ -71,7 +71,7 @@ def batches(n: int, bs: int, shuffle: bool = True, generator: torch.Generator | 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # mean and standard deviation of MNIST's training pixels (in [0, 1])
 
 __all__ += [
-    "MNIST_MEAN", "MNIST_STD", "DeviceData", "FAST_RECIPE", "fast_settings",
+    "MNIST_MEAN", "MNIST_STD", "DeviceData", "FAST_RECIPE", "fast_settings", "fast_model",
     "TrainingParts", "training_parts", "evaluate", "LossCurve", "fit", "main",
 ]
 SPLITS = ("valid", "test")
@@ -172,7 +172,7 @@ class DeviceData:
                 f"uint8 on {self.device})")
 
 
-# One epoch of `fit` with `fast_cnn` and these settings passes 99 % test accuracy (benchmarks/cpu_time_to_99.py,
+# One epoch of `fit` with `fast_model(device)` and these settings passes 99 % test accuracy (benchmarks/cpu_time_to_99.py,
 # results in benchmarks/results/). The optimizer settings are tuomaso/train_mnist_fast's (a short memory: beta1
 # 0.7, beta2 0.9, and no momentum cycling, so beta1 stays 0.7); label smoothing is ours. Chosen on the validation
 # split of `mnist_splits` (benchmarks/results/cpu_levers.json); pass them as `fit(model, data, 1, **FAST_RECIPE)`.
@@ -194,6 +194,20 @@ def fast_settings(device) -> dict:
     if device.type == "cpu":
         return {"amp": cpu_has_native_bf16(), "channels_last": True}
     return {"amp": "auto", "channels_last": "auto"}
+
+
+def fast_model(device) -> nn.Sequential:
+    """The fast recipe's network for `device`: `fast_cnn(24)` on a CPU that trains in float32 (no native bf16),
+    `fast_cnn()` (32 first-layer filters) everywhere else.
+
+    In float32 on a CPU the second convolution's multiply-adds are most of a training step; 24 first-layer filters
+    give it a quarter fewer inputs, so a quarter less of its work, for a validation accuracy within a tenth of a
+    point (benchmarks/results/cpu_levers_float32.json). Where the device computes in bf16 or float16 the step is
+    cheap already and the recipe keeps its 32 filters (benchmarks/results/cpu_levers.json). The device decides, in
+    plain sight, as in `fast_settings`. Introduced in the `gpu_loop` notebook.
+    """
+    device = torch.device(device)
+    return fast_cnn(24) if device.type == "cpu" and not cpu_has_native_bf16() else fast_cnn()
 
 
 TrainingParts = namedtuple("TrainingParts", ["model", "opt", "sched", "scaler", "step"])
@@ -339,7 +353,7 @@ def fit(model: nn.Module, data: DeviceData, n_epochs: int, lr: float, bs: int = 
 
     The optimizer is AdamW with weight decay `wd` and `betas`; the schedule cycles beta1 against the learning rate
     unless `cycle_momentum=False`; `label_smoothing` softens the cross-entropy's targets. The course's fastest
-    recipe is `fit(fast_cnn(), data, 1, **FAST_RECIPE, **fast_settings(device))`.
+    recipe is `fit(fast_model(device), data, 1, **FAST_RECIPE, **fast_settings(device))`.
     With `progress=True` a fastprogress bar shows the loss every `log_every` batches; `live_plot=True` also draws
     the training loss (and each epoch's validation loss) as a curve that grows while it trains. Drawing takes
     tens of milliseconds a time: that time is left out of `train_s` and reported as `plot_s`.
