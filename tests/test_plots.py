@@ -213,3 +213,90 @@ def test_plot_detector_grid_rejects_a_detector_outside_its_columns_and_an_empty_
         plot_detector_grid({}, ["no_gradient"])
     ax = plot_detector_grid({"correct loop": set()}, ["no_gradient"])  # nothing fired: no columns, still a figure
     assert ax.get_xticklabels() == [] and len(ax.patches) == 0
+
+
+# ------------------------------------------------------------------ issue 23: pictures for notebooks 03 to 07
+
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from helpers.plots import (SEVEN_STEPS, adam_trajectory, draw_backprop_shapes, draw_seven_steps,  # noqa: E402
+                           draw_three_sets, plot_adam_step_sizes, plot_score_gradients, plot_weight_decay)
+
+
+def test_draw_seven_steps_draws_six_boxes_the_loop_and_every_step_name():
+    ax = draw_seven_steps()
+    assert len(ax.step_boxes) == 6 and all(isinstance(b, FancyBboxPatch) for b in ax.step_boxes)
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 6  # four along the row, the loop back (repeat), the way out (stop)
+    text = " ".join(_texts(ax))
+    assert all(f"{i} {name}" in text for i, name in enumerate(SEVEN_STEPS, start=1))
+    assert ax.get_title() == "The seven steps of training"
+
+
+def test_plot_score_gradients_draws_autograds_gradient_for_each_loss():
+    import torch.nn.functional as F
+    losses = {"BCE": lambda p, t: F.binary_cross_entropy_with_logits(p, t),
+              "MSE of sigmoid": lambda p, t: ((p.sigmoid() - t) ** 2).mean()}
+    ax = plot_score_gradients(losses, lo=-4, hi=4)
+    assert [line.get_label() for line in ax.lines] == list(losses)
+    s = torch.tensor(ax.lines[0].get_xdata())
+    p = s.sigmoid()
+    assert torch.allclose(torch.tensor(ax.lines[0].get_ydata()), (1 - p).abs())             # BCE: |p - y|
+    assert torch.allclose(torch.tensor(ax.lines[1].get_ydata()), 2 * (1 - p) * p * (1 - p))  # MSE: 2(y-p)p(1-p)
+    assert ax.get_ylabel() == "|∂loss / ∂score|" and ax.get_legend() is not None
+    with pytest.raises(ValueError, match="at least one loss"):
+        plot_score_gradients({})
+
+
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_trajectory_matches_torch_optim(weight_decay, decoupled):
+    grads = [0.3, -1.2, 2.0, 0.01, -0.5, 0.7]
+    w = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    opt = (torch.optim.AdamW if decoupled else torch.optim.Adam)([w], lr=0.05, weight_decay=weight_decay)
+    theirs = [1.0]
+    for g in grads:
+        (w * g).sum().backward()  # a loss whose gradient is g
+        opt.step()
+        opt.zero_grad()
+        theirs.append(w.item())
+    ours = adam_trajectory(lambda t, _: grads[t], len(grads), lr=0.05, weight_decay=weight_decay, decoupled=decoupled)
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_plot_adam_step_sizes_shows_sgd_spread_and_adam_near_lr():
+    axs = plot_adam_step_sizes(grad_sizes=(1e-3, 10.0), lr=0.01, n_steps=30)
+    assert len(axs[0].lines) == len(axs[1].lines) == 3  # two parameters and the lr line, on each panel
+    sgd_small, sgd_big = (torch.tensor(line.get_ydata()) for line in axs[0].lines[:2])
+    assert sgd_big.median() > 1000 * sgd_small.median()  # SGD: as far apart as the gradients
+    for steps in axs[1].adam_steps:                     # Adam: about lr for both
+        assert 0.5 * 0.01 < torch.tensor(steps).median() < 1.5 * 0.01
+    assert axs[0].get_yscale() == "log"
+
+
+def test_plot_weight_decay_l2_depends_on_the_gradient_size_and_adamw_does_not():
+    ax = plot_weight_decay(grad_sizes=(0.01, 10.0), lr=0.01, weight_decay=0.5, n_steps=300)
+    assert len(ax.lines) == 4 and ax.get_legend() is not None
+    end = {key: path[-1] for key, path in ax.paths.items()}
+    assert end["Adam + L2", 0.01] < 0.05 < 0.7 < end["Adam + L2", 10.0]  # L2: the small-gradient weight collapses
+    assert end["AdamW", 0.01] == pytest.approx(end["AdamW", 10.0], abs=0.02)  # AdamW: the same for both
+    assert end["AdamW", 10.0] == pytest.approx((1 - 0.01 * 0.5) ** 300, abs=0.02)
+
+
+def test_draw_three_sets_lets_each_one_look_at_one_set():
+    ax = draw_three_sets((50_000, 10_000, 10_000))
+    assert len(ax.patches) == 3
+    assert sum(ax.may_look.values()) == 3
+    for looks_at in ("training", "validation", "test"):
+        assert sum(ok for (who, name), ok in ax.may_look.items() if name == looks_at) == 1
+    assert any("50,000" in t for t in _texts(ax)) and _texts(ax).count("✓ looks") == 3
+    with pytest.raises(ValueError, match="three sizes"):
+        draw_three_sets((1, 2))
+
+
+def test_draw_backprop_shapes_gives_each_gradient_its_variables_shape():
+    ax = draw_backprop_shapes(n=30, n_in=4, n_out=10)
+    assert ax.shapes["dW"] == ax.shapes["W"] == (10, 4)
+    assert ax.shapes["dx"] == ax.shapes["x"] == (30, 4)
+    assert ax.shapes["db"] == (10,) and ax.shapes["dz"] == (30, 10)
+    assert len(ax.patches) == 11  # x, Wᵀ, z; dzᵀ, x, dW; dz, db; dz, W, dx
+    assert "dW [10, 4]" in _texts(ax) and "dx [30, 4]" in _texts(ax)

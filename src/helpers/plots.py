@@ -637,3 +637,250 @@ def plot_detector_grid(fired, detectors: Sequence[str], expected=None, ax=None, 
                   loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
     ax.set_title(title if title is not None else "Which detectors fire on which bug", fontsize=10)
     return ax
+
+
+# ------------------------------------------------------------------ issue 23: pictures for notebooks 03 to 07
+# The seven-step loop (`gradients`), the gradient each loss sends back to a score (`three_vs_seven`), Adam's step
+# sizes and its two weight decays (`modules`), the three data sets (`softmax`), the shapes of matrix backprop
+# (`backprop`).
+
+__all__ += ["draw_seven_steps", "plot_score_gradients", "adam_trajectory", "plot_adam_step_sizes",
+            "plot_weight_decay", "draw_three_sets", "draw_backprop_shapes"]
+
+SEVEN_STEPS = ("initialise", "predict", "loss", "gradient", "step", "repeat", "stop")
+
+
+def draw_seven_steps(ax=None, title: str = "The seven steps of training"):
+    """Draw the training loop as a diagram: initialise once, then predict → loss → gradient → step around a
+    loop (the "repeat" arrow), and leave it at "stop". Introduced in the `gradients` notebook.
+
+    Each step is a rounded box holding its number and name (`ax.step_boxes`, in order); arrows join them.
+    Returns the Axes."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 3.0))
+    where = {1: (0.0, 1.0), 2: (2.0, 1.0), 3: (4.0, 1.0), 4: (6.0, 1.0), 5: (8.0, 1.0), 7: (8.0, -0.6)}
+    what = {1: "random parameters", 2: "model(x)", 3: "loss(preds, y)", 4: "loss.backward()",
+            5: "p -= lr * p.grad\np.grad = None", 7: "good enough,\nor out of time"}
+    boxes = []
+    for number in (1, 2, 3, 4, 5, 7):
+        x, y = where[number]
+        boxes.append(ax.add_patch(FancyBboxPatch((x - 0.8, y - 0.38), 1.6, 0.76, boxstyle="round,pad=0.02",
+                                                 fc="lavender" if number in (2, 3, 4, 5) else "whitesmoke",
+                                                 ec="black", lw=0.8)))
+        ax.text(x, y + 0.14, f"{number} {SEVEN_STEPS[number - 1]}", ha="center", va="center", fontsize=9,
+                weight="bold")
+        ax.text(x, y - 0.16, what[number], ha="center", va="center", fontsize=7, family="monospace")
+
+    def arrow(a, b, rad=0.0, colour="black"):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, color=colour, lw=1.1,
+                                     connectionstyle=f"arc3,rad={rad}"))
+
+    for left, right in ((1, 2), (2, 3), (3, 4), (4, 5)):
+        arrow((where[left][0] + 0.82, 1.0), (where[right][0] - 0.82, 1.0))
+    arrow((8.0, 1.4), (2.0, 1.4), rad=0.25, colour="tab:blue")  # 5 → 2: the loop
+    ax.text(5.0, 2.25, "6 repeat", ha="center", va="center", fontsize=9, weight="bold", color="tab:blue")
+    arrow((8.0, 0.6), (8.0, -0.2))
+    ax.set_xlim(-1.0, 9.0)
+    ax.set_ylim(-1.1, 2.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title)
+    ax.step_boxes = boxes
+    return ax
+
+
+def plot_score_gradients(losses: dict, target: float = 1.0, lo: float = -6.0, hi: float = 6.0, ax=None,
+                         title: str | None = None):
+    """Draw |∂loss/∂score| against the score for one example with the given `target`, one curve per loss.
+
+    `losses` maps a name to a function `loss_fn(scores [N, 1], targets [N, 1])`; the gradients come from
+    autograd, so the picture shows what the notebook's own functions do, not a formula copied beside them.
+    Introduced in the `three_vs_seven` notebook. Returns the Axes."""
+    if not losses:
+        raise ValueError("plot_score_gradients needs at least one loss, e.g. {'BCE': bce_loss}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.3))
+    scores = torch.linspace(lo, hi, 241, dtype=torch.float64)
+    for name, loss_fn in losses.items():
+        grads = []
+        for s in scores:
+            s = s.view(1, 1).clone().requires_grad_()
+            loss_fn(s, torch.full((1, 1), float(target), dtype=torch.float64)).backward()
+            grads.append(abs(s.grad.item()))
+        ax.plot(scores.numpy(), grads, label=name)
+    wrong = (lo, 0.0) if target > 0.5 else (0.0, hi)
+    ax.axvspan(*wrong, color="tab:red", alpha=0.07, lw=0)
+    ax.text(sum(wrong) / 2, 0.02, "wrong side:\nthe model says the other digit", ha="center", va="bottom",
+            fontsize=7, color="tab:red", transform=ax.get_xaxis_transform())
+    ax.set(xlabel="score (before the sigmoid)", ylabel="|∂loss / ∂score|",
+           title=title or f"How hard each loss pushes one example (target {target:g})")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def adam_trajectory(grad_fn: Callable[[int, float], float], n_steps: int, lr: float = 1e-3,
+                    betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False,
+                    w0: float = 1.0) -> list[float]:
+    """One weight trained by Adam: return its value before the first step and after each of `n_steps`.
+
+    `grad_fn(t, w)` gives the loss's gradient at step t (from 0) and weight w. `weight_decay` is Adam's L2
+    (`decoupled=False`: `weight_decay * w` added to the gradient, as in `torch.optim.Adam`) or AdamW's
+    (`decoupled=True`: `w *= 1 - lr * weight_decay` before the step, as in `torch.optim.AdamW`). Plain floats,
+    float64 arithmetic: the update of the `modules` notebook, for one number. Used by `plot_adam_step_sizes`
+    and `plot_weight_decay`."""
+    beta1, beta2 = betas
+    w, m, v, path = float(w0), 0.0, 0.0, [float(w0)]
+    for t in range(1, n_steps + 1):
+        g = float(grad_fn(t - 1, w))
+        if decoupled:
+            w *= 1 - lr * weight_decay
+        elif weight_decay:
+            g += weight_decay * w
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        w -= lr * (m / (1 - beta1**t)) / (math.sqrt(v / (1 - beta2**t)) + eps)
+        path.append(w)
+    return path
+
+
+def plot_adam_step_sizes(grad_sizes: Sequence[float] = (1e-3, 1e-1, 10.0), lr: float = 1e-2, n_steps: int = 60,
+                         seed: int = 0, axs=None):
+    """Two panels, one line per parameter: the size of each step under plain SGD (`lr × gradient`) and under
+    Adam, for parameters whose noisy gradients are of very different sizes (`grad_sizes`). SGD's steps are
+    as far apart as the gradients; Adam's all come out near `lr`. Introduced in the `modules` notebook.
+
+    The gradients are drawn from a seeded generator: each is its size times (1 + 0.5 × a standard normal).
+    Returns the two Axes; `axs[1].adam_steps` holds the plotted step sizes (one list per parameter)."""
+    if axs is None:
+        _, axs = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+    g = torch.Generator().manual_seed(seed)
+    all_adam = []
+    for size in grad_sizes:
+        grads = (size * (1 + 0.5 * torch.randn(n_steps, generator=g, dtype=torch.float64))).tolist()
+        path = adam_trajectory(lambda t, w: grads[t], n_steps, lr=lr)
+        adam_steps = [abs(b - a) for a, b in zip(path[:-1], path[1:])]
+        all_adam.append(adam_steps)
+        axs[0].plot(range(1, n_steps + 1), [lr * abs(x) for x in grads], label=f"gradients of size {size:g}")
+        axs[1].plot(range(1, n_steps + 1), adam_steps, label=f"gradients of size {size:g}")
+    for ax, name in zip(axs, ("plain SGD: lr × gradient", "Adam: about lr, whatever the gradient")):
+        ax.axhline(lr, color="grey", ls="--", lw=0.8)
+        ax.set(yscale="log", xlabel="step", title=f"{name} (lr = {lr:g})")
+    axs[0].set_ylabel("size of the step")
+    axs[0].legend(fontsize=8, loc="lower right")
+    axs[1].adam_steps = all_adam
+    return axs
+
+
+def plot_weight_decay(grad_sizes: Sequence[float] = (0.01, 10.0), lr: float = 0.01, weight_decay: float = 0.5,
+                      n_steps: int = 600, ax=None):
+    """Adam + L2 against AdamW on single weights that start at 1 and whose loss gradient only swings back and
+    forth (+size, −size, ...: nothing in the loss pulls the weight anywhere), so weight decay alone moves
+    them. One line per weight and rule. With L2 the decay is divided by Adam's gradient size: the weight
+    with small gradients collapses, the one with large gradients barely decays. AdamW shrinks both by the
+    same factor. Introduced in the `modules` notebook. Returns the Axes; `ax.paths` maps (rule, size) to the
+    weight's values."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.4))
+    paths = {}
+    for size, colour in zip(grad_sizes, ("tab:orange", "tab:blue", "tab:green", "tab:purple")):
+        swing = (lambda s: lambda t, w: s if t % 2 == 0 else -s)(size)
+        for rule, decoupled, style in (("Adam + L2", False, "--"), ("AdamW", True, "-")):
+            path = adam_trajectory(swing, n_steps, lr=lr, weight_decay=weight_decay, decoupled=decoupled)
+            paths[rule, size] = path
+            ax.plot(path, style, color=colour, lw=1.5 if decoupled and size != grad_sizes[0] else 3 if decoupled
+                    else 1.5, label=f"{rule}, gradients ±{size:g}")
+    ax.set(xlabel="step", ylabel="the weight", ylim=(-0.1, 1.05),
+           title=f"Weight decay {weight_decay:g} at lr {lr:g}: Adam + L2 against AdamW")
+    ax.legend(fontsize=8)
+    ax.paths = paths
+    return ax
+
+
+def draw_three_sets(sizes: Sequence[int] = (50_000, 10_000, 10_000), ax=None):
+    """Draw the three data sets (training, validation, test: `sizes` images each) as bars of proportional
+    width, and below them who may look at which: the optimizer fits on training only; every choice (learning
+    rate, epochs, model, loss) is made on validation; the test set is scored once, at the end. Introduced in
+    the `softmax` notebook. Returns the Axes; `ax.may_look` is the table drawn, {(who, set): True/False}."""
+    if len(sizes) != 3:
+        raise ValueError(f"draw_three_sets needs three sizes (training, validation, test), got {len(sizes)}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.2))
+    sets = ("training", "validation", "test")
+    colours = ("tab:blue", "tab:orange", "tab:green")
+    widths = [max(n / sum(sizes), 0.22) for n in sizes]  # proportional, but wide enough for a label
+    left, centres = 0.0, []
+    for name, n, colour, width in zip(sets, sizes, colours, [w / sum(widths) for w in widths]):
+        ax.add_patch(patches.Rectangle((left, 3.0), width, 0.8, facecolor=colour, alpha=0.35, edgecolor=colour))
+        ax.text(left + width / 2, 3.4, f"{name}\n{n:,} images", ha="center", va="center", fontsize=8)
+        centres.append(left + width / 2)
+        left += width
+    who = {"the optimizer (every step)": (True, False, False),
+           "you, choosing lr, epochs, model": (False, True, False),
+           "the figure you quote (once, at the end)": (False, False, True)}
+    may_look = {}
+    for row, (person, allowed) in enumerate(who.items()):
+        y = 2.2 - 0.75 * row
+        ax.text(-0.02, y, person, ha="right", va="center", fontsize=8)
+        for name, x, ok in zip(sets, centres, allowed):
+            may_look[person, name] = ok
+            ax.text(x, y, "✓ looks" if ok else "✗", ha="center", va="center", fontsize=9,
+                    color="tab:green" if ok else "lightgrey", weight="bold" if ok else "normal")
+    ax.set_xlim(-0.62, 1.0)
+    ax.set_ylim(0.4, 4.0)
+    ax.axis("off")
+    ax.set_title("Three sets, and who may look at which")
+    ax.may_look = may_look
+    return ax
+
+
+def draw_backprop_shapes(n: int = 30, n_in: int = 4, n_out: int = 10, ax=None):
+    """Draw the shapes of a linear layer's backward pass, z = x Wᵀ + b, as rectangles of proportional size:
+    the input x [n, n_in], the weight W [n_out, n_in] and the upstream gradient dz [n, n_out] on top, then
+    each product the chain rule needs: dW = dzᵀ @ x, db = dz.sum(0), dx = dz @ W. Every gradient comes out
+    with its variable's shape (checked with torch here). Introduced in the `backprop` notebook. Returns the
+    Axes; `ax.shapes` maps each drawn name to its shape."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 5))
+    x, W, dz = torch.zeros(n, n_in), torch.zeros(n_out, n_in), torch.zeros(n, n_out)
+    rows = [  # (label, [(name, tensor or operator)])
+        ("forward", [("x", x), ("@", None), ("Wᵀ", W.T), ("→", None), ("z", dz)]),
+        ("dW = dzᵀ @ x", [("dzᵀ", dz.T), ("@", None), ("x", x), ("=", None), ("dW", dz.T @ x)]),
+        ("db = dz.sum(0)", [("dz", dz), ("sum over rows", None), ("db", dz.sum(0, keepdim=True))]),
+        ("dx = dz @ W", [("dz", dz), ("@", None), ("W", W), ("=", None), ("dx", dz @ W)]),
+    ]
+    scale = 0.9 / max(n, n_in, n_out)
+    shapes, top = {}, 0.0
+    for label, items in rows:
+        height = max(t.shape[0] for _, t in items if t is not None) * scale
+        middle = top - height / 2
+        ax.text(-0.3, middle, label, ha="right", va="center", fontsize=9, family="monospace")
+        left = 0.0
+        for name, t in items:
+            if t is None:
+                slot = 0.35 if len(name) < 3 else 0.9
+                ax.text(left + slot / 2, middle, name, ha="center", va="center", fontsize=11 if len(name) < 3 else 7)
+                left += slot
+                continue
+            h, w = t.shape[0] * scale, t.shape[1] * scale
+            slot = max(w, 0.6)
+            gradient = name.startswith("d")
+            ax.add_patch(patches.Rectangle((left + (slot - w) / 2, middle - h / 2), w, h,
+                                           facecolor="mistyrose" if gradient else "aliceblue",
+                                           edgecolor="tab:red" if gradient else "tab:blue"))
+            shape = (t.shape[1],) if name == "db" else tuple(t.shape)
+            ax.text(left + slot / 2, middle - h / 2 - 0.04, f"{name} {list(shape)}", ha="center", va="top", fontsize=8)
+            shapes.setdefault(name, shape)
+            left += slot + 0.1
+        top -= height + 0.45
+    if shapes["dW"] != tuple(W.shape) or shapes["dx"] != tuple(x.shape) or shapes["db"] != (n_out,):
+        raise AssertionError("draw_backprop_shapes: a gradient's shape differs from its variable's.")
+    ax.set_xlim(-1.8, 3.6)
+    ax.set_ylim(top + 0.2, 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"Backward through a linear layer z = x Wᵀ + b (batch of {n}): every gradient has its variable's shape",
+                 fontsize=9)
+    ax.shapes = shapes
+    return ax
