@@ -219,8 +219,16 @@ def test_plot_detector_grid_rejects_a_detector_outside_its_columns_and_an_empty_
 
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from helpers.plots import (SEVEN_STEPS, adam_trajectory, draw_backprop_shapes, draw_seven_steps,  # noqa: E402
-                           draw_three_sets, plot_adam_step_sizes, plot_score_gradients, plot_weight_decay)
+from helpers.plots import (  # noqa: E402
+    SEVEN_STEPS,
+    adam_trajectory,
+    draw_backprop_shapes,
+    draw_seven_steps,
+    draw_three_sets,
+    plot_adam_step_sizes,
+    plot_score_gradients,
+    plot_weight_decay,
+)
 
 
 def test_draw_seven_steps_draws_six_boxes_the_loop_and_every_step_name():
