@@ -498,3 +498,37 @@ def test_the_command_line_validates_each_epoch_and_tests_once_at_the_end(real_mn
     assert [sorted(line) for line in lines] == [["epoch", "train_loss", "valid_acc"], ["test_acc", "test_loss"]]
     assert 0.5 < lines[0]["valid_acc"] and 0.5 < lines[1]["test_acc"]
     assert load_checkpoint(tmp_path / "out.pt")["history"]["test_acc"] == lines[1]["test_acc"]
+
+
+# --- The timing harnesses of gpu_loop and transfer (issue 23) -----------------------------------------------------
+def test_best_seconds_keeps_the_fastest_run_and_restores_the_thread_count():
+    from helpers.train import best_seconds
+    waits = iter([0.03, 0.0, 0.02])
+    threads = torch.get_num_threads()
+    t = best_seconds(lambda: time.sleep(next(waits)), repeats=3, threads=1)
+    assert t < 0.015 and torch.get_num_threads() == threads
+    with pytest.raises(ValueError):
+        best_seconds(lambda: None, repeats=0)
+
+
+def test_feeding_seconds_takes_n_batches_from_a_fresh_iterator_each_run():
+    from helpers.train import feeding_seconds
+    made, taken = [], []
+
+    def make_batches():
+        made.append(1)
+        for i in range(100):
+            taken.append(i)
+            yield torch.zeros(2, 3), torch.zeros(2)
+
+    assert feeding_seconds(make_batches, 5, "cpu", repeats=2) >= 0
+    assert len(made) == 2 and len(taken) == 2 * 5
+
+
+def test_step_milliseconds_times_a_training_step_in_each_setting():
+    from helpers.train import simple_mlp, step_milliseconds
+    xb, yb = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    for cl, amp in [(False, None), (True, torch.bfloat16)]:
+        ms = step_milliseconds(lambda: simple_mlp(hidden=16), xb, yb, "cpu", channels_last=cl, amp_dtype=amp,
+                               n=2, repeats=1)
+        assert 0 < ms < 5000
