@@ -628,7 +628,8 @@ def main(argv=None) -> int:
 def best_seconds(fn, repeats: int = 3, device="cpu", threads: int | None = None) -> float:
     """Seconds that `fn()` takes, the fastest of `repeats` runs: a busy machine only ever slows a run down, so the
     least disturbed run is the best estimate. The GPU's queue is synchronised before and after each run, and
-    `threads` (when given) sets torch's thread count for the timing only. Introduced in the `gpu_loop` notebook.
+    `threads` (when given) sets torch's thread count for the timing only. Timing plumbing, not a lesson: the
+    `gpu_loop` notebook (and `transfer`) call it instead of showing a timer loop.
     """
     repeats = positive_int(repeats, "repeats", example="3")
     before = torch.get_num_threads()
@@ -650,7 +651,7 @@ def best_seconds(fn, repeats: int = 3, device="cpu", threads: int | None = None)
 def feeding_seconds(make_batches, n_batches: int, device, repeats: int = 3, threads: int | None = 1) -> float:
     """Seconds per batch to take `n_batches` (x, y) pairs from a fresh `make_batches()` iterator and have them on
     `device`: the feeding alone, no model. Best of `repeats`, on one thread by default (timings with several
-    threads swing wildly when the machine is busy). Introduced in the `gpu_loop` notebook.
+    threads swing wildly when the machine is busy). Timing plumbing of the `gpu_loop` notebook.
     """
     n_batches = positive_int(n_batches, "n_batches", example="300")
     device = torch.device(device)
@@ -667,7 +668,7 @@ def step_milliseconds(make_model, xb: torch.Tensor, yb: torch.Tensor, device, *,
     """Milliseconds per training step (forward, cross-entropy, backward, AdamW) of `make_model()` on one batch,
     stepped over and over: `channels_last` stores model and batch in that memory order, `amp_dtype` runs the step
     under autocast (None: float32). Three steps warm up, then the best of `repeats` runs of `n` steps counts.
-    Introduced in the `gpu_loop` notebook.
+    Timing plumbing of the `gpu_loop` notebook.
     """
     device = torch.device(device)
     torch.manual_seed(0)
