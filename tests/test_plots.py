@@ -308,3 +308,93 @@ def test_draw_backprop_shapes_gives_each_gradient_its_variables_shape():
     assert ax.shapes["db"] == (10,) and ax.shapes["dz"] == (30, 10)
     assert len(ax.patches) == 11  # x, Wᵀ, z; dzᵀ, x, dW; dz, db; dz, W, dx
     assert "dW [10, 4]" in _texts(ax) and "dx [30, 4]" in _texts(ax)
+
+
+# --- The pictures of gpu_loop, transfer and language_model (issue 23) -------------------------------------------
+
+from helpers.plots import (  # noqa: E402
+    TRANSFER_LAYERS,
+    TRANSFER_REGIMES,
+    draw_char_mlp,
+    draw_context_windows,
+    draw_crash_resume,
+    draw_memory_order,
+    draw_transfer_regimes,
+)
+
+
+def _box_labels_by_row(ax):
+    "The texts inside the Rectangles of each row, left to right, rows from the top."
+    rows = {}
+    for text in ax.texts:
+        x, y = text.get_position()
+        rows.setdefault(round(y, 2), []).append((x, text.get_text()))
+    return [[t for _, t in sorted(r)] for _, r in sorted(rows.items(), reverse=True)]
+
+
+def test_draw_memory_order_reads_the_order_from_torchs_strides():
+    ax = draw_memory_order(channels=3, height=2, width=2)
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == 2 * 12
+    labels = [t.get_text() for t in ax.texts if "\n" in t.get_text()]
+    nchw, nhwc = labels[:12], labels[12:]
+    assert nchw[:4] == ["c0\np0", "c0\np1", "c0\np2", "c0\np3"]   # all of channel 0 first
+    assert nhwc[:4] == ["c0\np0", "c1\np0", "c2\np0", "c0\np1"]   # the channels of one pixel side by side
+    assert sorted(nchw) == sorted(nhwc)
+    # the same colour for the same channel
+    colour = {lab: to_rgba(b.get_facecolor()) for lab, b in zip(labels, boxes)}
+    assert colour["c1\np0"] != colour["c0\np0"]
+    with pytest.raises(ValueError):
+        draw_memory_order(channels=0)
+
+
+def test_draw_crash_resume_draws_each_runs_epochs_checkpoints_and_the_crash():
+    ax = draw_crash_resume(n_epochs=4, crash_after=3)
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bars) == 4 + 3 + 1  # run A all epochs, run B up to the crash, run C the rest
+    texts = _texts(ax)
+    assert texts.count("epoch 4") == 2 and "crash" in texts
+    markers = [line.get_marker() for line in ax.lines]
+    assert markers.count("D") == 3 and markers.count("x") == 1  # a checkpoint per epoch of run B, one crash
+    with pytest.raises(ValueError):
+        draw_crash_resume(n_epochs=3, crash_after=3)
+
+
+def test_draw_transfer_regimes_colours_each_layer_by_its_state():
+    ax = draw_transfer_regimes()
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == len(TRANSFER_REGIMES) * len(TRANSFER_LAYERS)
+    states = [s for regime in TRANSFER_REGIMES.values() for s in regime]
+    assert [b.get_label() for b in boxes] == states
+    assert TRANSFER_REGIMES["scratch"] == ("random",) * 4
+    assert TRANSFER_REGIMES["frozen body"][:2] == ("frozen", "frozen") and "frozen" not in TRANSFER_REGIMES["frozen body"][2:]
+    assert _texts(ax).count("frozen") == sum(s == "frozen" for s in states)
+    frozen = {to_rgba(b.get_facecolor()) for b in boxes if b.get_label() == "frozen"}
+    trains = {to_rgba(b.get_facecolor()) for b in boxes if b.get_label() != "frozen"}
+    assert len(frozen) == 1 and not frozen & trains
+    assert ax.get_legend() is not None
+
+
+def test_draw_context_windows_frames_the_context_and_the_target_of_every_example():
+    ax = draw_context_windows("emma", context=3)
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == 5 * len("...emma.")
+    assert sum(b.get_gid() == "context" for b in boxes) == 5 * 3
+    assert sum(b.get_gid() == "target" for b in boxes) == 5
+    pairs = [t for t in _texts(ax) if "→" in t]
+    assert pairs == ["... → e", "..e → m", ".em → m", "emm → a", "mma → ."]
+    with pytest.raises(ValueError):
+        draw_context_windows("Emma")
+
+
+def test_draw_char_mlp_draws_one_embedding_per_character_then_one_path_to_the_logits():
+    ax = draw_char_mlp(context=4, emb_dim=10, hidden=200, example=".emm")
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    gids = [b.get_gid() for b in boxes]
+    assert gids.count("character") == gids.count("embedding") == 4
+    assert [g for g in gids if g not in ("character", "embedding")] == ["concat", "hidden", "logits", "softmax"]
+    texts = " ".join(_texts(ax))
+    assert "4 × 10 = 40" in texts and "200 units" in texts and "27 logits" in texts and "tanh" in texts
+    assert len(ax.texts) >= 4 + 4 + 4 and len([c for c in ax.get_children() if type(c).__name__ == "Annotation"]) >= 4 + 4 + 3
+    with pytest.raises(ValueError):
+        draw_char_mlp(context=3, example=".e")

@@ -524,3 +524,37 @@ def test_the_names_notebooks_import_from_train_are_the_objects_of_their_homes():
     for home, names in homes.items():
         for name in names:
             assert getattr(train, name) is getattr(home, name) and name in train.__all__ and name in home.__all__, name
+
+
+# --- The timing harnesses of gpu_loop and transfer (issue 23) -----------------------------------------------------
+def test_best_seconds_keeps_the_fastest_run_and_restores_the_thread_count():
+    from helpers.train import best_seconds
+    waits = iter([0.03, 0.0, 0.02])
+    threads = torch.get_num_threads()
+    t = best_seconds(lambda: time.sleep(next(waits)), repeats=3, threads=1)
+    assert t < 0.015 and torch.get_num_threads() == threads
+    with pytest.raises(ValueError):
+        best_seconds(lambda: None, repeats=0)
+
+
+def test_feeding_seconds_takes_n_batches_from_a_fresh_iterator_each_run():
+    from helpers.train import feeding_seconds
+    made, taken = [], []
+
+    def make_batches():
+        made.append(1)
+        for i in range(100):
+            taken.append(i)
+            yield torch.zeros(2, 3), torch.zeros(2)
+
+    assert feeding_seconds(make_batches, 5, "cpu", repeats=2) >= 0
+    assert len(made) == 2 and len(taken) == 2 * 5
+
+
+def test_step_milliseconds_times_a_training_step_in_each_setting():
+    from helpers.train import simple_mlp, step_milliseconds
+    xb, yb = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    for cl, amp in [(False, None), (True, torch.bfloat16)]:
+        ms = step_milliseconds(lambda: simple_mlp(hidden=16), xb, yb, "cpu", channels_last=cl, amp_dtype=amp,
+                               n=2, repeats=1)
+        assert 0 < ms < 5000

@@ -883,4 +883,209 @@ def draw_backprop_shapes(n: int = 30, n_in: int = 4, n_out: int = 10, ax=None):
     ax.set_title(f"Backward through a linear layer z = x Wᵀ + b (batch of {n}): every gradient has its variable's shape",
                  fontsize=9)
     ax.shapes = shapes
+
+
+# --- Pictures of the gpu_loop, transfer and language_model notebooks (issue 23) ---------------------------------
+
+def draw_memory_order(channels: int = 3, height: int = 2, width: int = 2, ax=None):
+    """Two rows of boxes: the order in which an image's numbers sit in memory, NCHW above, channels_last below.
+
+    Each box is one number, labelled with its channel and pixel (`c0 p3`: channel 0 of pixel 3, pixels counted
+    row by row), coloured by channel. NCHW (PyTorch's default) stores all of channel 0, then all of channel 1;
+    channels_last stores the channels of one pixel side by side. The order is read from torch itself (the
+    strides of `contiguous(memory_format=torch.channels_last)`), not typed in. Returns the Axes.
+    Introduced in the `gpu_loop` notebook.
+    """
+    channels = positive_int(channels, "channels", example="3")
+    height, width = positive_int(height, "height", example="2"), positive_int(width, "width", example="2")
+    label = torch.arange(channels * height * width).reshape(1, channels, height, width)
+    layouts = [("NCHW (default)", label.contiguous()),
+               ("channels_last (NHWC)", label.contiguous(memory_format=torch.channels_last))]
+    n = label.numel()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6.0, 0.62 * n + 2.2), 2.2))
+    cmap = plt.get_cmap("tab10")
+    for row, (name, t) in enumerate(layouts):
+        y = -1.3 * row
+        # position in memory of each element = its offset from the strides
+        offsets = sum(torch.arange(s).reshape([-1 if d == i else 1 for d in range(4)]) * st
+                      for i, (s, st) in enumerate(zip(t.shape, t.stride())))
+        in_memory = [None] * n
+        for value, offset in zip(label.flatten().tolist(), offsets.flatten().tolist()):
+            in_memory[offset] = value
+        for pos, value in enumerate(in_memory):
+            c, p = divmod(value, height * width)
+            ax.add_patch(patches.Rectangle((pos, y), 1, 1, facecolor=cmap(c % 10), alpha=0.45, edgecolor="black"))
+            ax.text(pos + 0.5, y + 0.5, f"c{c}\np{p}", ha="center", va="center", fontsize=7)
+        ax.text(-0.2, y + 0.5, name, ha="right", va="center", fontsize=9)
+    ax.annotate("", xy=(n, 1.25), xytext=(0, 1.25), arrowprops=dict(arrowstyle="->", color="tab:grey"))
+    ax.text(n / 2, 1.35, "address in memory →", ha="center", va="bottom", fontsize=8, color="tab:grey")
+    ax.set_title(f"One image of {channels} channels × {height}×{width} pixels, as it sits in memory")
+    ax.set_xlim(-4.2, n + 0.2)
+    ax.set_ylim(-1.5, 1.9)
+    ax.axis("off")
     return ax
+
+
+def draw_crash_resume(n_epochs: int = 3, crash_after: int = 2, ax=None):
+    """The checkpoint experiment as a timeline: run A trains `n_epochs` straight; run B saves a checkpoint after
+    each epoch and crashes after `crash_after`; run C, a new process, loads the last checkpoint and trains the
+    remaining epochs. One bar per epoch trained, a diamond per checkpoint written, a cross at the crash, an
+    arrow for the load. Returns the Axes. Introduced in the `gpu_loop` notebook.
+    """
+    n_epochs = positive_int(n_epochs, "n_epochs", example="3")
+    crash_after = positive_int(crash_after, "crash_after", example="2")
+    if crash_after >= n_epochs:
+        raise ValueError(f"crash_after={crash_after} must come before the last epoch (n_epochs={n_epochs}).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 * n_epochs + 3.5, 2.6))
+    rows = [("run A: straight through", range(n_epochs), "tab:blue"),
+            ("run B: checkpoints, crash", range(crash_after), "tab:orange"),
+            ("run C: new process, resume", range(crash_after, n_epochs), "tab:green")]
+    for r, (name, epochs, colour) in enumerate(rows):
+        y = -r
+        ax.text(-0.15, y, name, ha="right", va="center", fontsize=9)
+        for e in epochs:
+            ax.add_patch(patches.Rectangle((e + 0.05, y - 0.25), 0.9, 0.5, facecolor=colour, alpha=0.6,
+                                           edgecolor="black"))
+            ax.text(e + 0.5, y, f"epoch {e + 1}", ha="center", va="center", fontsize=8)
+    for e in range(crash_after):  # run B's checkpoints
+        ax.plot(e + 1, -1 + 0.38, "D", color="black", ms=6)
+    ax.plot(crash_after + 0.2, -1, "x", color="tab:red", ms=14, mew=3)
+    ax.text(crash_after + 0.35, -1, "crash", color="tab:red", va="center", fontsize=9)
+    ax.annotate("", xy=(crash_after + 0.05, -2 + 0.3), xytext=(crash_after, -1 + 0.38),
+                arrowprops=dict(arrowstyle="->", color="black", lw=1.2))
+    ax.text(crash_after - 0.1, -1.55, "load the last\ncheckpoint", ha="right", va="center", fontsize=8)
+    ax.text(n_epochs + 0.1, -1, "= A's weights,\nbit for bit", ha="left", va="center", fontsize=9)
+    ax.annotate("", xy=(n_epochs + 0.05, -0.2), xytext=(n_epochs + 0.05, -1.8),
+                arrowprops=dict(arrowstyle="<->", color="tab:grey"))
+    ax.set_title("Crash and resume: ◆ a checkpoint written after an epoch")
+    ax.set_xlim(-2.6, n_epochs + 1.4)
+    ax.set_ylim(-2.6, 0.7)
+    ax.axis("off")
+    return ax
+
+
+TRANSFER_LAYERS = ("conv 1", "conv 2", "hidden linear", "output linear")
+TRANSFER_REGIMES = {  # for each regime, the state of each layer: "random", "trained" (pretrained, trains on),
+    # "frozen" (pretrained, does not train), "new" (fresh output layer, trains)
+    "scratch": ("random", "random", "random", "random"),
+    "last layer": ("frozen", "frozen", "frozen", "new"),
+    "frozen body": ("frozen", "frozen", "trained", "new"),
+    "fine-tune, first half": ("frozen", "frozen", "trained", "new"),
+    "fine-tune, second half": ("slow", "slow", "trained", "trained"),
+}
+_REGIME_STYLE = {"random": ("#f4cccc", "random start, trains"), "frozen": ("#cfe2f3", "pretrained, frozen"),
+                 "trained": ("#b6d7a8", "trains at lr"), "slow": ("#d9ead3", "trains at lr / 10"),
+                 "new": ("#ffe599", "new output layer, trains")}
+_REGIME_WORD = {"random": "trains", "frozen": "frozen", "trained": "trains", "slow": "trains ÷ 10", "new": "new, trains"}
+
+
+def draw_transfer_regimes(ax=None):
+    """Which layers train under each way of learning the new task in the `transfer` notebook: one row per regime
+    (`TRANSFER_REGIMES`), one box per layer of the CNN (`TRANSFER_LAYERS`), coloured by what that layer does:
+    starts random and trains, stays frozen at its pretrained values, trains at the head's learning rate or at a
+    tenth of it, or is the new output layer. Returns the Axes.
+    Introduced in the `transfer` notebook.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.6))
+    n_rows = len(TRANSFER_REGIMES)
+    for r, (regime, states) in enumerate(TRANSFER_REGIMES.items()):
+        y = n_rows - 1 - r
+        ax.text(-0.1, y + 0.4, regime, ha="right", va="center", fontsize=9)
+        for c, state in enumerate(states):
+            colour, _ = _REGIME_STYLE[state]
+            ax.add_patch(patches.Rectangle((c * 1.6, y), 1.5, 0.8, facecolor=colour, edgecolor="black",
+                                           label=state))
+            ax.text(c * 1.6 + 0.75, y + 0.4, _REGIME_WORD[state], ha="center", va="center", fontsize=8)
+    for c, layer in enumerate(TRANSFER_LAYERS):
+        ax.text(c * 1.6 + 0.75, n_rows + 0.05, layer, ha="center", va="bottom", fontsize=9)
+    ax.text(1.55, n_rows + 0.45, "body", ha="center", va="bottom", fontsize=9, weight="bold")
+    ax.text(4.75, n_rows + 0.45, "head", ha="center", va="bottom", fontsize=9, weight="bold")
+    handles = [patches.Patch(facecolor=colour, edgecolor="black", label=text) for colour, text in _REGIME_STYLE.values()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title("Which layers train under each regime")
+    ax.set_xlim(-2.6, 4 * 1.6)
+    ax.set_ylim(-0.2, n_rows + 1.0)
+    ax.axis("off")
+    return ax
+
+
+def draw_context_windows(name: str = "emma", context: int = 3, ax=None):
+    """The context window sliding along `.name.`: one row per training example, the `context` characters the
+    model sees in a blue frame and the character it must predict in orange, after the window starts full of
+    `.` markers. Returns the Axes. Introduced in the `language_model` notebook.
+    """
+    context = positive_int(context, "context", example="3")
+    if not name or not all("a" <= ch <= "z" for ch in name):
+        raise ValueError(f"draw_context_windows draws a name of lowercase letters a-z, got {name!r}.")
+    padded = "." * context + name + "."
+    n_rows = len(name) + 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * len(padded) + 2.5, 0.5 * n_rows + 0.9))
+    for r in range(n_rows):
+        y = n_rows - 1 - r
+        for i, ch in enumerate(padded):
+            role = "context" if r <= i < r + context else "target" if i == r + context else None
+            face = {"context": "#cfe2f3", "target": "#ffe599", None: "white"}[role]
+            ax.add_patch(patches.Rectangle((i, y), 0.9, 0.8, facecolor=face, gid=role,
+                                           edgecolor="black" if role else "#cccccc"))
+            ax.text(i + 0.45, y + 0.4, ch, ha="center", va="center", fontsize=10,
+                    color="black" if role else "#aaaaaa")
+        window = padded[r:r + context]
+        ax.text(len(padded) + 0.3, y + 0.4, f"{window} → {padded[r + context]}", va="center", fontsize=10,
+                family="monospace")
+    ax.set_title(f"A context of {context} sliding along '.{name}.': {n_rows} examples "
+                 "(blue: what the model sees, yellow: what it must predict)", fontsize=10)
+    ax.set_xlim(-0.2, len(padded) + 2.8)
+    ax.set_ylim(-0.2, n_rows)
+    ax.axis("off")
+    return ax
+
+
+def draw_char_mlp(context: int = 3, emb_dim: int = 16, hidden: int = 256, example: str = ".em", ax=None):
+    """The Bengio et al. (2003) character MLP as boxes and arrows: `context` characters → one embedding of
+    `emb_dim` numbers each (the same table for every position) → the vectors side by side (`context × emb_dim`)
+    → a hidden layer with tanh (`hidden`) → 27 logits → softmax over the next character. `example` gives the
+    characters drawn in the input boxes. Returns the Axes. Introduced in the `language_model` notebook.
+    """
+    context = positive_int(context, "context", example="3")
+    emb_dim, hidden = positive_int(emb_dim, "emb_dim", example="16"), positive_int(hidden, "hidden", example="256")
+    if len(example) != context:
+        raise ValueError(f"example={example!r} has {len(example)} characters for a context of {context}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 0.7 * context + 2.4))
+    mid = (context - 1) / 2
+
+    def box(x, y, w, h, text, colour, gid):
+        ax.add_patch(patches.FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
+                                            facecolor=colour, edgecolor="black", gid=gid))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="tab:grey"))
+
+    for i, ch in enumerate(example):
+        y = context - 1 - i
+        box(0, y, 0.6, 0.6, repr(ch), "#f3f3f3", "character")
+        box(2, y, 1.6, 0.6, f"embedding\n{emb_dim} numbers", "#cfe2f3", "embedding")
+        arrow(0.35, y, 1.15, y)
+        arrow(2.85, y, 4.0, mid)
+    ax.text(2, context - 0.35, "C[index]: one table,\nshared by every position", ha="center", va="bottom", fontsize=8)
+    steps = [(4.9, f"concatenate\n{context} × {emb_dim} = {context * emb_dim}", "#d9ead3", "concat"),
+             (7.0, f"linear + tanh\n{hidden} units", "#b6d7a8", "hidden"),
+             (9.0, "linear\n27 logits", "#ffe599", "logits"),
+             (10.8, "softmax\nP(next char)", "#fce5cd", "softmax")]
+    for k, (x, text, colour, gid) in enumerate(steps):
+        box(x, mid, 1.6, 0.9, text, colour, gid)
+        if k:
+            arrow(steps[k - 1][0] + 0.85, mid, x - 0.85, mid)
+    ax.set_title(f"A character MLP (Bengio et al., 2003): the last {context} characters → the next one")
+    ax.set_xlim(-0.6, 11.8)
+    ax.set_ylim(-0.7, context + 0.4)
+    ax.axis("off")
+    return ax
+
+__all__ += ["draw_memory_order", "draw_crash_resume", "draw_transfer_regimes", "TRANSFER_LAYERS", "TRANSFER_REGIMES",
+            "draw_context_windows", "draw_char_mlp"]
