@@ -528,7 +528,7 @@ def test_the_names_notebooks_import_from_train_are_the_objects_of_their_homes():
 
 # --- The timing harnesses of gpu_loop and transfer (issue 23) -----------------------------------------------------
 def test_best_seconds_keeps_the_fastest_run_and_restores_the_thread_count():
-    from helpers.train import best_seconds
+    from helpers.timing import best_seconds
     waits = iter([0.03, 0.0, 0.02])
     threads = torch.get_num_threads()
     t = best_seconds(lambda: time.sleep(next(waits)), repeats=3, threads=1)
@@ -538,7 +538,7 @@ def test_best_seconds_keeps_the_fastest_run_and_restores_the_thread_count():
 
 
 def test_feeding_seconds_takes_n_batches_from_a_fresh_iterator_each_run():
-    from helpers.train import feeding_seconds
+    from helpers.timing import feeding_seconds
     made, taken = [], []
 
     def make_batches():
@@ -552,7 +552,8 @@ def test_feeding_seconds_takes_n_batches_from_a_fresh_iterator_each_run():
 
 
 def test_step_milliseconds_times_a_training_step_in_each_setting():
-    from helpers.train import simple_mlp, step_milliseconds
+    from helpers.models import simple_mlp
+    from helpers.timing import step_milliseconds
     xb, yb = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
     for cl, amp in [(False, None), (True, torch.bfloat16)]:
         ms = step_milliseconds(lambda: simple_mlp(hidden=16), xb, yb, "cpu", channels_last=cl, amp_dtype=amp,

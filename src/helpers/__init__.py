@@ -21,7 +21,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     1: ("env", "plots", "files", "checkpoint", "exercises", "validate"),
     2: ("data", "results"),
     3: ("train", "models", "precision", "optim", "autograd", "convolution", "experiments", "diagnose", "metrics",
-        "language", "attention"),
+        "language", "attention", "timing"),
     4: ("explorer_plots", "distributed"),
     5: ("widgets",),
 }
