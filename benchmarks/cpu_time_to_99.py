@@ -20,7 +20,8 @@ on an AVX-512 CPU, `ATEN_CPU_CAPABILITY=avx2`, so the float32 kernels are the on
 Both train on the same images with the same number of threads, in one process, alternately seed by seed (the
 order flips from one seed to the next, so a slow spell of a shared machine hits both), after one untimed epoch
 each (kernel selection, allocator growth, first touch of memory); evaluation is not timed. `ratio` is the median of our training
-seconds over the median of the baseline's. Goal: ratio ≤ 0.5, mean test accuracy ≥ 99.0 %, no seed below 98.9 %.
+seconds over the median of the baseline's. Goal: ratio ≤ 0.5 (≤ 0.35 on a CPU with native
+bf16, where 0.33 was reached), mean test accuracy ≥ 99.0 %, no seed below 98.9 %.
 
     python benchmarks/cpu_time_to_99.py                   # 5 seeds, all 60,000 training images, test accuracy
     python benchmarks/cpu_time_to_99.py --split valid     # 50,000 of them, validation accuracy: where we choose
@@ -84,6 +85,12 @@ def write_report(report: dict, out: Path) -> str:
 
 
 GOAL = {"ratio_max": 0.5, "mean_acc_min": 0.990, "min_acc_min": 0.989}
+GOAL_BF16_RATIO_MAX = 0.35  # where the CPU has native bf16, the ratio it reached (0.33) must hold
+
+
+def goal() -> dict:
+    """This personality's goal: ratio ≤ 0.5 in float32, ≤ 0.35 with native bf16; the accuracies are the same."""
+    return {**GOAL, "ratio_max": GOAL_BF16_RATIO_MAX} if cpu_has_native_bf16() else dict(GOAL)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -286,10 +293,10 @@ def _run(n_seeds, threads, split, n_train, first_seed):
         "baseline": runs["baseline"], "ours": runs["ours"],
         "median_train_s": {who: statistics.median(r["train_s"]) for who, r in runs.items()},
         f"mean_{acc_key}": {who: statistics.mean(r[acc_key]) for who, r in runs.items()},
-        "ratio": ratio, "goal": GOAL, "load_average": load,
+        "ratio": ratio, "goal": goal(), "load_average": load,
     }
     if split == "test":
-        report["goal_met"] = {"ratio": ratio <= GOAL["ratio_max"],
+        report["goal_met"] = {"ratio": ratio <= report["goal"]["ratio_max"],
                               "mean_acc": statistics.mean(ours_acc) >= GOAL["mean_acc_min"],
                               "min_acc": min(ours_acc) >= GOAL["min_acc_min"]}
     return report

@@ -79,7 +79,8 @@ def test_cpu_time_to_99_reports_both_recipes_seed_by_seed(cpu99, tmp_path, capsy
         assert all(t > 0 for t in run["train_s"]) and all(0.3 < a < 0.99 for a in run["test_acc"])  # 2,048 images
     medians = printed["median_train_s"]
     assert printed["ratio"] == pytest.approx(medians["ours"] / medians["baseline"])
-    assert printed["goal"] == {"ratio_max": 0.5, "mean_acc_min": 0.99, "min_acc_min": 0.989}
+    ratio_max = 0.35 if printed["cpu_native_bf16"] else 0.5  # bf16 keeps the ratio it reached; float32: half
+    assert printed["goal"] == {"ratio_max": ratio_max, "mean_acc_min": 0.99, "min_acc_min": 0.989}
     assert printed["goal_met"]["mean_acc"] is False  # far from 99 % on 2,048 images: the check can fail
     assert printed["recipes"]["ours"]["model"] in ("fast_cnn(24)", "fast_cnn(32)")
     assert printed["recipes"]["ours"]["betas"] == [0.7, 0.9]
