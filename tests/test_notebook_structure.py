@@ -61,6 +61,16 @@ def test_every_exercise_lists_its_mistakes_and_has_a_solution(path):
                                                                              f"that ends with assert check(...)"
 
 
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] >= "03"], ids=lambda p: p.name)
+def test_has_a_build_exercise_from_the_gradients_notebook_on(path):
+    """From 03 on, each notebook has one exercise in which the learner writes a function (or class) that its
+    check runs: the collapsed solution defines it and asserts the check, so nbval runs the solution, and `check`
+    runs every listed wrong function, on every run."""
+    solutions = [c.source for c in _cells(path) if c.cell_type == "code" and c.source.startswith("# SOLUTION")]
+    assert any(re.search(r"^(def|class) ", s, re.M) and "assert check(" in s for s in solutions), \
+        "no build exercise: a collapsed solution that defines a function or class and ends with assert check(...)"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_never_imports_torchvision_or_fastai_vision_unguarded(path):
     for cell in _cells(path):
