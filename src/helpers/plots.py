@@ -883,6 +883,7 @@ def draw_backprop_shapes(n: int = 30, n_in: int = 4, n_out: int = 10, ax=None):
     ax.set_title(f"Backward through a linear layer z = x Wᵀ + b (batch of {n}): every gradient has its variable's shape",
                  fontsize=9)
     ax.shapes = shapes
+    return ax
 
 
 # --- Pictures of the gpu_loop, transfer and language_model notebooks (issue 23) ---------------------------------
