@@ -1,18 +1,16 @@
 """Timing plumbing: the fastest of a few runs, the feeding of batches, a training step in each setting.
 
-Layer 3 of the helpers package: imports `env` (for `sync`) and `validate`. Not a lesson: the `gpu_loop` and
+Layer 3 of the helpers package: imports `env` (for `sync` and `seconds_per_call`) and `validate`. Not a lesson: the `gpu_loop` and
 `transfer` notebooks call these instead of showing timer loops (the `convolutions` notebook's small timer,
 `helpers.env.seconds_per_call`, is the one built in view).
 """
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
-from .env import sync
+from .env import seconds_per_call, sync
 from .validate import positive_int
 
 __all__ = ["best_seconds", "feeding_seconds", "step_milliseconds"]
@@ -22,21 +20,22 @@ def best_seconds(fn, repeats: int = 3, device="cpu", threads: int | None = None)
     """Seconds that `fn()` takes, the fastest of `repeats` runs: a busy machine only ever slows a run down, so the
     least disturbed run is the best estimate. The GPU's queue is synchronised before and after each run, and
     `threads` (when given) sets torch's thread count for the timing only. Timing plumbing, not a lesson: the
-    `gpu_loop` notebook (and `transfer`) call it instead of showing a timer loop.
+    `gpu_loop` notebook (and `transfer`) call it instead of showing a timer loop. The timer itself is
+    `helpers.env.seconds_per_call`, the convolutions notebook's; each timed call ends with its own `sync`, so the
+    queue is also empty when the next one starts.
     """
     repeats = positive_int(repeats, "repeats", example="3")
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(positive_int(threads, "threads", example="1"))
     try:
-        best = float("inf")
-        for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
+        sync(device)
+
+        def run_and_wait():
             fn()
             sync(device)
-            best = min(best, time.perf_counter() - start)
-        return best
+
+        return seconds_per_call(run_and_wait, repeat=repeats, warmup=0)
     finally:
         torch.set_num_threads(before)
 
